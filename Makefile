@@ -1,0 +1,37 @@
+# The two commands of the README: `make run` (the main job) and `make test`.
+# Both set up everything they need on a fresh machine.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SGUARDO := $(VENV)/bin/sguardo
+# Debian packages the tests drive for real (a browser for the web page, ...).
+APT_PACKAGES ?=
+
+.PHONY: setup system-deps run test lint
+
+setup: $(VENV)/.installed
+
+# torch first, pinned: that version is a local CPU build here, and installing it
+# before the extras stops pip from pulling the registry's CUDA build.
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[train,serve,dev]'
+	touch $@
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+run: setup
+	$(SGUARDO) export --output bundles/demo
+
+lint: setup
+	$(VENV)/bin/ruff check model service tests loadtests
+	$(VENV)/bin/ruff format --check model service tests loadtests
+	$(VENV)/bin/mypy
+
+test: setup system-deps lint
+	$(VENV)/bin/pytest

@@ -1,0 +1,62 @@
+"""`sguardo bundle info`: print a bundle's manifest (and check it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from model.bundle.manifest import BundleError, Manifest, read_manifest
+
+app = typer.Typer(help="Inspect model bundles.", no_args_is_help=True)
+
+
+@app.command("info")
+def info(
+    path: Annotated[Path, typer.Argument(help="bundle directory")],
+    as_json: Annotated[bool, typer.Option("--json", help="print bundle.json as is")] = False,
+) -> None:
+    """Print the manifest; exit 1 with the reason when files are missing, altered or of an
+    unknown schema version."""
+    try:
+        manifest = read_manifest(path)
+    except BundleError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if as_json:
+        typer.echo(manifest.model_dump_json(indent=2))
+        return
+    Console().print(render(manifest, path))
+
+
+def render(manifest: Manifest, path: Path) -> Table:
+    table = Table(title=f"bundle {path}", show_header=False)
+    table.add_row("model id", manifest.model_id)
+    table.add_row("content hash", manifest.content_hash)
+    table.add_row("schema version", str(manifest.schema_version))
+    table.add_row("embedding dim", str(manifest.embedding_dim))
+    table.add_row("variants", ", ".join(manifest.variants))
+    text = manifest.text
+    table.add_row("text", f"max_length {text.max_length}, prefix {text.prefix!r}")
+    image = manifest.image
+    table.add_row(
+        "image",
+        f"resize {image.resize_size} ({image.interpolation}), crop {image.crop_size}, "
+        f"mean {tuple(round(m, 4) for m in image.mean)}, std {tuple(round(s, 4) for s in image.std)}",
+    )
+    for precision, towers in manifest.parity.items():
+        for tower, result in towers.items():
+            table.add_row(
+                f"parity {precision} {tower}",
+                f"min cos {result.min_cosine:.6f} (mean {result.mean_cosine:.6f}, "
+                f"threshold {result.threshold}, {result.rows} rows)",
+            )
+    for name, value in manifest.metrics.items():
+        table.add_row(f"metric {name}", f"{value:.4f}")
+    for name in manifest.files:
+        size = (path / name).stat().st_size / 1e6
+        table.add_row(f"file {name}", f"{size:.1f} MB")
+    return table

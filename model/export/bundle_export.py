@@ -1,0 +1,168 @@
+"""`sguardo export`: dual encoder → model bundle, guarded by the parity gate.
+
+The bundle is assembled in a temporary directory next to the target and moved into place
+only after every variant passed parity, so a failed export never leaves a bundle behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import Progress
+
+from model.bundle.manifest import (
+    Manifest,
+    Precision,
+    Tower,
+    TowerParity,
+    VariantFiles,
+    write_manifest,
+)
+from model.dual_encoder import DualEncoder
+from model.export import parity, variants
+from model.export.onnx_export import export_tower
+
+REFERENCE_BATCH = 8
+
+
+@dataclass
+class ExportOptions:
+    int8: bool = False
+    fp16: bool = False
+    overwrite: bool = False
+    progress: bool = True
+    metrics: dict[str, float] = field(default_factory=dict)
+    source: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ExportResult:
+    manifest: Manifest
+    directory: Path
+    seconds: float
+    bytes_on_disk: int
+
+
+def _sguardo_version() -> str:
+    try:
+        return version("sguardo")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@torch.no_grad()
+def reference_embeddings(
+    model: DualEncoder, texts: Sequence[str], images: Sequence[bytes]
+) -> dict[Tower, np.ndarray]:
+    """PyTorch outputs, computed before any export touches the model."""
+    model.eval()
+    text_rows = [
+        model.embed_texts(list(texts[i : i + REFERENCE_BATCH])).numpy()
+        for i in range(0, len(texts), REFERENCE_BATCH)
+    ]
+    image_rows = [
+        model.embed_images(list(images[i : i + REFERENCE_BATCH])).numpy()
+        for i in range(0, len(images), REFERENCE_BATCH)
+    ]
+    return {"text": np.concatenate(text_rows), "vision": np.concatenate(image_rows)}
+
+
+def export_bundle(
+    model: DualEncoder,
+    output: Path,
+    texts: Sequence[str],
+    images: Sequence[bytes],
+    options: ExportOptions | None = None,
+) -> ExportResult:
+    options = options or ExportOptions()
+    output = Path(output)
+    if output.exists() and not options.overwrite:
+        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+    if len(texts) < 2 or len(images) < 2:
+        raise ValueError("the parity gate needs at least 2 captions and 2 images")
+    started = time.perf_counter()
+    reference = reference_embeddings(model, texts, images)
+    pixels = model.image_preprocessor.batch([model.image_preprocessor.decode(b) for b in images])
+
+    def feed(tower: Tower):
+        if tower == "text":
+            return lambda rows: model.tokenizer(list(texts[rows]))
+        return lambda rows: {"pixel_values": pixels[rows]}
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    precisions: list[Precision] = ["fp32"]
+    precisions += ["int8"] if options.int8 else []
+    precisions += ["fp16"] if options.fp16 else []
+    results: dict[Precision, dict[Tower, TowerParity]] = {}
+    files: dict[Precision, VariantFiles] = {}
+    work = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
+    try:
+        with Progress(disable=not options.progress, transient=True) as bar:
+            task = bar.add_task("exporting", total=2 * len(precisions))
+            for precision in precisions:
+                suffix = "" if precision == "fp32" else f".{precision}"
+                files[precision] = VariantFiles(
+                    text=f"text{suffix}.onnx", vision=f"vision{suffix}.onnx"
+                )
+                results[precision] = {}
+                for tower in ("text", "vision"):
+                    name = files[precision].text if tower == "text" else files[precision].vision
+                    bar.update(task, description=f"{precision} {tower}")
+                    _build_variant(model, tower, precision, work, work / name)
+                    results[precision][tower] = parity.check_tower(
+                        work / name, tower, precision, reference[tower], feed(tower)
+                    )
+                    bar.advance(task)
+        model.hf_tokenizer.backend_tokenizer.save(str(work / "tokenizer.json"))
+        manifest = write_manifest(work, _manifest(model, files, results, options))
+        if output.exists():
+            shutil.rmtree(output)
+        work.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared
+        work.rename(output)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    size = sum(p.stat().st_size for p in output.iterdir() if p.is_file())
+    return ExportResult(manifest, output, time.perf_counter() - started, size)
+
+
+def _build_variant(
+    model: DualEncoder, tower: Tower, precision: Precision, work: Path, target: Path
+) -> None:
+    fp32 = work / f"{tower}.onnx"
+    if precision == "fp32":
+        export_tower(model, tower, fp32)
+    elif precision == "int8":
+        variants.quantize_int8(fp32, target, tower)
+    else:
+        variants.convert_fp16(fp32, target)
+
+
+def _manifest(
+    model: DualEncoder,
+    files: dict[Precision, VariantFiles],
+    results: dict[Precision, dict[Tower, TowerParity]],
+    options: ExportOptions,
+) -> Manifest:
+    return Manifest(
+        model_id=model.config.model_id,
+        embedding_dim=model.config.embed_dim,
+        variants=files,
+        text=model.text_preprocessing,
+        image=model.image_preprocessing,
+        parity=results,
+        metrics=options.metrics,
+        source={
+            "text_backbone": model.config.text_backbone,
+            "vision_backbone": model.config.vision_backbone,
+            **options.source,
+        },
+        sguardo_version=_sguardo_version(),
+    )

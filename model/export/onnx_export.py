@@ -1,0 +1,57 @@
+"""Export one tower of a dual encoder to ONNX, with dynamic batch (and sequence) axes."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import torch
+
+from model.bundle.manifest import Tower
+from model.dual_encoder import DualEncoder
+
+OPSET = 18
+EXPORT_BATCH = 2  # parity is checked at other batch sizes, so a baked-in batch would show
+TEXT_INPUTS = ("input_ids", "attention_mask")
+VISION_INPUTS = ("pixel_values",)
+OUTPUT = "l2_embedding"  # "embedding" collides with a value the exporter names itself
+
+
+def example_inputs(model: DualEncoder, tower: Tower) -> tuple[torch.Tensor, ...]:
+    if tower == "text":
+        batch = model.tokenize(["un esempio per l'esportazione", "due parole"])
+        return batch["input_ids"], batch["attention_mask"]
+    size = model.image_preprocessing.crop_size
+    return (torch.randn(EXPORT_BATCH, 3, size, size),)
+
+
+def export_tower(model: DualEncoder, tower: Tower, path: Path, *, opset: int = OPSET) -> None:
+    """Write `path`: inputs as the bundle names them, output `embedding`, L2-normalised."""
+    module = model.tower_module(tower).eval()
+    args = example_inputs(model, tower)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    if tower == "text":
+        sequence = torch.export.Dim("sequence", min=1, max=model.config.text_max_length)
+        names: tuple[str, ...] = TEXT_INPUTS
+        dynamic_shapes: tuple = ({0: batch, 1: sequence}, {0: batch, 1: sequence})
+    else:
+        names = VISION_INPUTS
+        dynamic_shapes = ({0: batch},)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter is chatty about internals
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        program = torch.onnx.export(
+            module,
+            args,
+            input_names=list(names),
+            output_names=[OUTPUT],
+            dynamic_shapes=dynamic_shapes,
+            opset_version=opset,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+    if program is None:  # pragma: no cover - only the legacy exporter returns None
+        raise RuntimeError("torch.onnx.export returned no program")
+    program.save(str(path), external_data=False)

@@ -1,0 +1,47 @@
+"""Reduced-precision variants of an exported graph, made with onnxruntime's own tools."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import onnx
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from onnxruntime.quantization.shape_inference import quant_pre_process
+from onnxruntime.transformers.float16 import convert_float_to_float16
+
+from model.bundle.manifest import Tower
+
+# Dynamic quantisation helps where the weights are big matrices. Quantising the CNN's
+# depthwise convolutions costs accuracy for little speed, so for vision only MatMul/Gemm.
+_OP_TYPES: dict[Tower, list[str]] = {
+    "text": ["MatMul", "Gemm", "Gather"],
+    "vision": ["MatMul", "Gemm"],
+}
+
+
+def quantize_int8(source: Path, target: Path, tower: Tower) -> None:
+    """INT8 dynamic quantisation (weights int8, activations quantised at run time)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        # The dynamo exporter leaves intermediate shape annotations that disagree with
+        # re-inference after its own graph optimisation; drop them and infer afresh.
+        stripped, prepared = Path(tmp) / "stripped.onnx", Path(tmp) / "prepared.onnx"
+        model = onnx.load(str(source))
+        del model.graph.value_info[:]
+        onnx.save(model, str(stripped))
+        # Shape inference + graph cleanup first, as onnxruntime's docs recommend.
+        quant_pre_process(str(stripped), str(prepared), skip_symbolic_shape=True)
+        quantize_dynamic(
+            prepared,
+            target,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=_OP_TYPES[tower],
+            per_channel=True,
+        )
+
+
+def convert_fp16(source: Path, target: Path) -> None:
+    """fp16 weights and compute for GPUs; inputs and outputs stay fp32 so callers don't change."""
+    model = onnx.load(str(source))
+    converted = convert_float_to_float16(model, keep_io_types=True)
+    onnx.save(converted, str(target))

@@ -1,0 +1,20 @@
+"""The `sguardo` command. Torch-free: training commands import torch when they run."""
+
+from __future__ import annotations
+
+import typer
+
+from model.cli import backbones, bundle
+from model.cli.export import export
+
+app = typer.Typer(
+    help="Sguardo: Italian image–text search. Train, export and serve an Italian CLIP.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.command()(export)
+app.add_typer(bundle.app, name="bundle")
+app.add_typer(backbones.app, name="backbones")
+
+if __name__ == "__main__":
+    app()
