@@ -159,3 +159,24 @@ def tiny_hf_dual_encoder_dir(
     AutoTokenizer.from_pretrained(str(tiny_text_dir)).save_pretrained(directory)
     _write_preprocessor_config(directory, size=32)
     return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_config):  # -> DualEncoder
+    import torch
+
+    from model.dual_encoder import DualEncoder
+
+    torch.manual_seed(0)
+    return DualEncoder.from_config(tiny_config).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model) -> Path:
+    """A real bundle (ONNX graphs, tokenizer.json, bundle.json) exported from the tiny model."""
+    from model.export.bundle_export import ExportOptions, export_bundle
+    from model.export.parity_inputs import default_captions, default_images
+
+    out = tmp_path_factory.mktemp("bundles") / "tiny"
+    export_bundle(tiny_model, out, default_captions(), default_images(), ExportOptions(progress=False))
+    return out
