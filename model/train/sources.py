@@ -1,0 +1,63 @@
+"""Training records from the configured data sources, cleaned, with a report."""
+
+from __future__ import annotations
+
+import logging
+
+from model.data.cleaning import CaptionFilter, CleaningReport
+from model.data.coco_labels import read_yolo_labelled_images
+from model.data.readers import (
+    read_coco_captions,
+    read_jsonl,
+    read_labelled_folder,
+    read_templates,
+)
+from model.data.records import ImageCaptions
+from model.data.webdataset import expand_shards
+from model.train.config import DataSource, TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def read_source(source: DataSource) -> list[ImageCaptions]:
+    if source.kind == "jsonl":
+        return read_jsonl(source.path, source.images)
+    if source.kind == "coco":
+        if source.images is None:
+            raise ValueError(f"coco source {source.path}: give `images` (the image folder)")
+        return read_coco_captions(source.path, source.images)
+    if source.kind == "labelled":
+        if source.images is None or source.templates is None:
+            raise ValueError(f"labelled source {source.path}: give `images` and `templates`")
+        return read_labelled_folder(
+            source.path, source.images, read_templates(source.templates), split=source.split,
+            id_column=source.id_column, label_column=source.label_column,
+            split_column=source.split_column,
+        )
+    if source.kind == "yolo":
+        if source.images is None or source.classes is None:
+            raise ValueError(f"yolo source {source.path}: give `images` and `classes`")
+        return read_yolo_labelled_images(source.images, source.path, source.classes)
+    raise ValueError(f"{source.kind} sources are streamed, not read into memory")
+
+
+def training_records(
+    config: TrainConfig,
+) -> tuple[list[ImageCaptions], list[str], CleaningReport | None]:
+    """(in-memory records, webdataset shard paths, cleaning report)."""
+    records: list[ImageCaptions] = []
+    shards: list[str] = []
+    for source in config.data:
+        if source.kind == "webdataset":
+            shards += [str(p) for p in expand_shards(source.path)]
+        else:
+            records += read_source(source)
+    if records and shards:
+        raise ValueError("mixing webdataset shards with in-memory sources is not supported")
+    report = None
+    if config.clean_captions and records:
+        caption_filter = CaptionFilter(
+            min_words=config.min_caption_words, max_words=config.max_caption_words
+        )
+        records, report = caption_filter.clean(records)
+    return records, shards, report
