@@ -1,0 +1,69 @@
+"""Dependencies as `Annotated` aliases: services, settings, and the API-key checks."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from service.api.errors import ApiError
+from service.services import Services
+from service.settings import Settings
+
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _check_key(
+    settings: Settings, header_key: str | None, bearer: HTTPAuthorizationCredentials | None
+) -> None:
+    expected = settings.api_key
+    if not expected:
+        return
+    given = header_key or (bearer.credentials if bearer else None)
+    if not given:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "this endpoint needs an API key: send it as X-API-Key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not secrets.compare_digest(given.encode(), expected.encode()):
+        raise ApiError(403, "forbidden", "the API key is not valid")
+
+
+def require_write_key(
+    settings: SettingsDep,
+    header_key: Annotated[str | None, Security(_api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> None:
+    _check_key(settings, header_key, bearer)
+
+
+def require_read_key(
+    settings: SettingsDep,
+    header_key: Annotated[str | None, Security(_api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> None:
+    if settings.protect_reads:
+        _check_key(settings, header_key, bearer)
+
+
+WriteAccess = Depends(require_write_key)
+ReadAccess = Depends(require_read_key)

@@ -1,0 +1,9 @@
+"""All API routes in one router."""
+
+from fastapi import APIRouter
+
+from service.api.routes import classify, embed, health, images, search
+
+api_router = APIRouter()
+for module in (embed, search, images, classify, health):
+    api_router.include_router(module.router)

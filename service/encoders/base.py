@@ -1,0 +1,39 @@
+"""The encoder port: two towers in, L2-normalised rows out. Adapters: ONNX Runtime, Triton."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+class EncoderError(Exception):
+    """The encoder backend cannot be set up or did not answer; the message says why."""
+
+
+@dataclass(frozen=True)
+class EncoderInfo:
+    backend: str  # "onnxruntime" | "triton"
+    # What really runs, not what was asked for: onnxruntime-gpu silently falls back to CPU.
+    active_providers: list[str] = field(default_factory=list)
+    requested_providers: list[str] = field(default_factory=list)
+    target: str = ""  # Triton URL, or the ONNX files
+
+    @property
+    def providers_label(self) -> str:
+        return ",".join(self.active_providers) or self.backend
+
+
+class Encoder(Protocol):
+    info: EncoderInfo
+
+    def encode_text(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """int64 (batch, seq) ids and mask → float32 (batch, dim), unit rows."""
+        ...
+
+    def encode_images(self, pixel_values: np.ndarray) -> np.ndarray:
+        """float32 (batch, 3, H, W) → float32 (batch, dim), unit rows."""
+        ...
+
+    def close(self) -> None: ...
