@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SGUARDO := $(VENV)/bin/sguardo
 # Debian packages the tests drive for real (a browser for the web page, ...).
-APT_PACKAGES ?=
+APT_PACKAGES ?= chromium
 
 .PHONY: setup system-deps run test lint
 
@@ -26,7 +26,7 @@ system-deps:
 	fi
 
 run: setup
-	$(SGUARDO) export --output bundles/demo
+	$(SGUARDO) serve
 
 lint: setup
 	$(VENV)/bin/ruff check model service tests loadtests

@@ -6,6 +6,8 @@ import typer
 
 from model.cli import backbones, bundle
 from model.cli.export import export
+from service.cli_index import index
+from service.cli_serve import serve
 
 app = typer.Typer(
     help="Sguardo: Italian image–text search. Train, export and serve an Italian CLIP.",
@@ -13,6 +15,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.command()(export)
+app.command()(serve)
+app.command()(index)
 app.add_typer(bundle.app, name="bundle")
 app.add_typer(backbones.app, name="backbones")
 

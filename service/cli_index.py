@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -23,10 +23,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from service.bulk_index import IndexReport, Limits, Skipped, Source, collect_sources, index_sources
-from service.metrics import Metrics
-from service.services import StartupError, build_services
 from service.settings import Settings
+
+if TYPE_CHECKING:  # the serving stack is imported when the command runs, not by `sguardo --help`
+    from service.bulk_index import IndexReport, Skipped, Source
 
 console = Console(stderr=True)
 
@@ -34,6 +34,10 @@ console = Console(stderr=True)
 async def _run(
     settings: Settings, sources: list[Source], batch_size: int, workers: int, progress: Progress
 ) -> IndexReport:
+    from service.bulk_index import Limits, index_sources
+    from service.metrics import Metrics
+    from service.services import build_services
+
     services = await build_services(settings, Metrics())
     try:
         task = progress.add_task("Indicizzazione", total=len(sources))
@@ -76,6 +80,9 @@ def index(
     recursive: Annotated[bool, typer.Option(help="Descend into sub-folders.")] = True,
 ) -> None:
     """Index a folder or a manifest of images. Safe to re-run: indexed images are skipped."""
+    from service.bulk_index import collect_sources
+    from service.services import StartupError
+
     settings = Settings()
     try:
         sources, skipped = collect_sources(source, recursive=recursive)

@@ -8,11 +8,17 @@ content-derived ids make indexing them again a no-op.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.indexing import ImageIndexer, ImageInput, IndexedImage
+
+if TYPE_CHECKING:
+    from service.services import Services
+
+logger = logging.getLogger("sguardo")
 
 
 @dataclass(frozen=True)
@@ -144,3 +150,18 @@ async def index_demo_gallery(indexer: ImageIndexer) -> list[IndexedImage]:
     if not items:
         return []
     return await indexer.index(items)
+
+
+async def seed_if_empty(services: Services) -> int:
+    """Index the demo gallery into an empty collection; returns how many photos were added.
+
+    A collection that already holds anything is left alone: the user's gallery, or the demo
+    one from an earlier start (photos the user deleted stay deleted).
+    """
+    info = await services.gallery.info()
+    if info.count:
+        return 0
+    indexed = await index_demo_gallery(services.indexer)
+    added = sum(item.created for item in indexed)
+    logger.info("indexed %d demo photos into collection %r", added, services.gallery.alias)
+    return added

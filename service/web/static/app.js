@@ -19,7 +19,8 @@ function headers(extra = {}) {
 async function errorMessage(response) {
   try {
     const body = await response.json();
-    const detail = body.detail ?? body.error ?? body;
+    // The API answers {"error": {"code", "message"}}.
+    const detail = body.error ?? body.detail ?? body;
     if (typeof detail === "string") return detail;
     if (Array.isArray(detail)) return detail.map((d) => d.msg ?? JSON.stringify(d)).join("; ");
     return detail.message ?? JSON.stringify(detail);
@@ -99,7 +100,7 @@ async function search(body, description) {
       return;
     }
     const data = await response.json();
-    const results = data.results || [];
+    const results = data.hits || [];
     renderResults(results);
     setStatus(
       results.length
@@ -127,8 +128,8 @@ async function upload(event) {
   const form = new FormData();
   for (const file of files) form.append("images", file, file.name);
   const title = $("upload-title").value.trim();
-  const metadata = Array.from(files, (file) => (title ? { title, filename: file.name } : { filename: file.name }));
-  form.append("metadata", JSON.stringify(metadata));
+  // One object applies to every file; the service records each file's name itself.
+  if (title) form.append("metadata", JSON.stringify({ title }));
   status.textContent = "Indicizzazione in corso…";
   try {
     const response = await fetch("/images", { method: "POST", headers: headers(), body: form });
@@ -137,8 +138,8 @@ async function upload(event) {
       return;
     }
     const data = await response.json();
-    const count = (data.ids || data.indexed || data.results || []).length || files.length;
-    status.textContent = `Indicizzate ${count} immagini.`;
+    const already = data.existing ? ` (${data.existing} erano già presenti)` : "";
+    status.textContent = `Indicizzate ${data.created} immagini${already}.`;
     $("upload-form").reset();
   } catch (err) {
     status.textContent = `Il servizio non risponde: ${err}`;

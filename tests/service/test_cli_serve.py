@@ -1,0 +1,71 @@
+"""`sguardo serve`: finding or creating the bundle, and what it says when it cannot."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from service import cli_serve
+from service.cli import app
+from service.settings import Settings
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SGUARDO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SGUARDO_BUNDLE_PATH", raising=False)
+    return tmp_path / "cache"
+
+
+def no_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        cli_serve.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "torch" else real(name, *a),
+    )
+
+
+def test_missing_demo_bundle_without_torch_says_how_to_make_one(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_torch(monkeypatch)
+    result = CliRunner().invoke(app, ["serve"], env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert str(cache / "bundles" / "demo") in text
+    assert "sguardo[train]" in text and "sguardo export" in text and "SGUARDO_BUNDLE_PATH" in text
+
+
+def test_missing_custom_bundle_is_not_exported(cache: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "my-bundle"
+    with pytest.raises(cli_serve.BundleUnavailable, match="sguardo export --output"):
+        cli_serve.ensure_bundle(Settings(bundle_path=elsewhere))
+
+
+def test_missing_demo_bundle_is_exported_in_a_subprocess(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+
+    def fake_run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+        calls.append(command)
+        target = cache / "bundles" / "demo"
+        target.mkdir(parents=True)
+        (target / "bundle.json").write_text("{}")
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(cli_serve.subprocess, "run", fake_run)
+    cli_serve.ensure_bundle(Settings())
+    assert calls and calls[0][1:] == ["-m", "service.cli", "export"]
+    cli_serve.ensure_bundle(Settings())  # present now: nothing to do
+    assert len(calls) == 1
+
+
+def test_existing_bundle_is_used(tiny_bundle_dir: Path) -> None:
+    cli_serve.ensure_bundle(Settings(bundle_path=tiny_bundle_dir))

@@ -1,0 +1,129 @@
+"""A real server (uvicorn on 127.0.0.1, a free port, a background thread) and Debian's Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from service.main import create_app
+from service.settings import Settings
+
+CHROMIUM = os.environ.get("SGUARDO_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _missing(message: str) -> None:
+    """A missing browser is a skip on a laptop and a failure in CI."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    settings: Settings
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # not the main thread
+        pass
+
+
+def start_server(
+    settings: Settings, app: Any = None, timeout_s: float = 60.0
+) -> Iterator[LiveServer]:
+    """Serve `settings` (or a prepared app) until the generator is closed."""
+    port = free_port()
+    config = uvicorn.Config(
+        app or create_app(settings), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = _Server(config)
+    thread = threading.Thread(target=server.run, name="sguardo-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def live_server(
+    tiny_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    store = tmp_path_factory.mktemp("web-store")
+    settings = Settings(bundle_path=tiny_bundle_dir, store_path=store, max_wait_ms=1)
+    yield from start_server(settings)
+
+
+@pytest.fixture(scope="module")
+def keyed_server(
+    tiny_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    settings = Settings(
+        bundle_path=tiny_bundle_dir,
+        store_path=tmp_path_factory.mktemp("keyed-store"),
+        max_wait_ms=1,
+        api_key="segreto",
+        protect_reads=True,
+    )
+    yield from start_server(settings)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).is_file() and shutil.which("chromium") is None:
+        _missing(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed (pip install -e '.[dev]')")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        yield page
+    finally:
+        context.close()
