@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -65,7 +66,7 @@ def print_summary(report: IndexReport, skipped_before: list[Skipped], collection
         table.add_column("File", overflow="fold")
         table.add_column("Reason", overflow="fold")
         for item in sorted(skipped, key=lambda s: s.label):
-            table.add_row(item.label, item.reason)
+            table.add_row(escape(item.label), escape(item.reason))
         console.print(table)
 
 
@@ -87,7 +88,7 @@ def index(
     try:
         sources, skipped = collect_sources(source, recursive=recursive)
     except (OSError, ValueError) as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     columns = (
         TextColumn("{task.description}"),
@@ -100,7 +101,7 @@ def index(
         with Progress(*columns, console=console) as progress:
             report = asyncio.run(_run(settings, sources, batch_size, workers, progress))
     except StartupError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     except KeyboardInterrupt:
         console.print("Interrupted: what was indexed is stored; run the same command to resume.")

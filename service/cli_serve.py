@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from model import paths
 from model.bundle.manifest import MANIFEST_NAME
@@ -97,10 +98,6 @@ def serve(
     ] = None,
 ) -> None:
     """Start the search service and its web page (http://127.0.0.1:8000/ by default)."""
-    import uvicorn
-
-    from service.main import create_app
-
     overrides = {"host": host, "port": port, "demo_gallery": demo_gallery}
     settings = Settings().model_copy(
         update={key: value for key, value in overrides.items() if value is not None}
@@ -108,8 +105,12 @@ def serve(
     try:
         ensure_bundle(settings)
     except BundleUnavailable as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from exc
+    import uvicorn
+
+    from service.main import create_app
+
     app = create_app(settings)
     if settings.demo_gallery:
         seed_demo_gallery_on_startup(app)
