@@ -5,7 +5,10 @@ from __future__ import annotations
 import typer
 
 from model.cli import backbones, bundle
+from model.cli import benchmark as benchmark_cli
+from model.cli import eval as eval_cli
 from model.cli.export import export
+from model.cli.train import train
 from service.cli_index import index
 from service.cli_serve import serve
 
@@ -15,6 +18,9 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.command()(export)
+app.command()(train)
+app.add_typer(eval_cli.app, name="eval")
+app.add_typer(benchmark_cli.app, name="benchmark")
 app.command()(serve)
 app.command()(index)
 app.add_typer(bundle.app, name="bundle")

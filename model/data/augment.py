@@ -76,7 +76,7 @@ class TrainAugment:
                 float(rng.uniform(1 - self.brightness, 1 + self.brightness))
             )
         if self.hue:
-            shift = int(round(float(rng.uniform(-self.hue, self.hue)) * 255))
+            shift = round(float(rng.uniform(-self.hue, self.hue)) * 255)
             h, s, v = image.convert("HSV").split()
             h = h.point(lambda x: (x + shift) % 256)
             image = Image.merge("HSV", (h, s, v)).convert("RGB")
@@ -114,7 +114,10 @@ class TrainAugment:
         ]
         coeffs = _perspective_coeffs(end, start)
         return image.transform(
-            image.size, Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BILINEAR,
+            image.size,
+            Image.Transform.PERSPECTIVE,
+            coeffs,
+            Image.Resampling.BILINEAR,
             fillcolor=_FILL,
         )
 

@@ -20,12 +20,72 @@ from model.data.records import ImageCaptions
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
 # Capitalised first words that are ordinary Italian, not names.
 _OPENERS = {
-    "un", "uno", "una", "il", "lo", "la", "i", "gli", "le", "l", "di", "del", "della", "dei",
-    "in", "con", "su", "sul", "sulla", "per", "tra", "fra", "da", "dal", "dalla", "a", "al",
-    "alla", "questo", "questa", "due", "tre", "quattro", "cinque", "molti", "molte", "alcuni",
-    "alcune", "ci", "c", "e", "ecco", "foto", "immagine", "primo", "vista", "persone", "persona",
-    "uomo", "donna", "ragazzo", "ragazza", "bambino", "bambina", "cane", "gatto", "grande",
-    "piccolo", "piccola", "vecchio", "vecchia", "dentro", "sopra", "sotto", "davanti", "vicino",
+    "un",
+    "uno",
+    "una",
+    "il",
+    "lo",
+    "la",
+    "i",
+    "gli",
+    "le",
+    "l",
+    "di",
+    "del",
+    "della",
+    "dei",
+    "in",
+    "con",
+    "su",
+    "sul",
+    "sulla",
+    "per",
+    "tra",
+    "fra",
+    "da",
+    "dal",
+    "dalla",
+    "a",
+    "al",
+    "alla",
+    "questo",
+    "questa",
+    "due",
+    "tre",
+    "quattro",
+    "cinque",
+    "molti",
+    "molte",
+    "alcuni",
+    "alcune",
+    "ci",
+    "c",
+    "e",
+    "ecco",
+    "foto",
+    "immagine",
+    "primo",
+    "vista",
+    "persone",
+    "persona",
+    "uomo",
+    "donna",
+    "ragazzo",
+    "ragazza",
+    "bambino",
+    "bambina",
+    "cane",
+    "gatto",
+    "grande",
+    "piccolo",
+    "piccola",
+    "vecchio",
+    "vecchia",
+    "dentro",
+    "sopra",
+    "sotto",
+    "davanti",
+    "vicino",
 }
 
 
@@ -57,7 +117,7 @@ def spacy_proper_noun_share() -> Callable[[str], float] | None:
         except OSError:
             continue
 
-        def share(caption: str) -> float:
+        def share(caption: str, nlp=nlp) -> float:
             tokens = [t for t in nlp(caption) if t.is_alpha]
             return sum(t.pos_ == "PROPN" for t in tokens) / len(tokens) if tokens else 0.0
 
@@ -96,9 +156,7 @@ class CaptionFilter:
     max_proper_noun_share: float = 0.8
     use_tagger: bool = True
 
-    def clean(
-        self, records: Sequence[ImageCaptions]
-    ) -> tuple[list[ImageCaptions], CleaningReport]:
+    def clean(self, records: Sequence[ImageCaptions]) -> tuple[list[ImageCaptions], CleaningReport]:
         share = spacy_proper_noun_share() if self.use_tagger else None
         report = CleaningReport(tagger="spacy" if share else "heuristic")
         share = share or heuristic_proper_noun_share

@@ -9,16 +9,44 @@ from pathlib import Path
 
 from model.data.records import ImageCaptions
 
-_NUMBERS = ["zero", "uno", "due", "tre", "quattro", "cinque", "sei", "sette", "otto", "nove", "dieci"]
+_NUMBERS = [
+    "zero",
+    "uno",
+    "due",
+    "tre",
+    "quattro",
+    "cinque",
+    "sei",
+    "sette",
+    "otto",
+    "nove",
+    "dieci",
+]
 # Feminine nouns that do not end in -a, and nouns whose plural is the singular.
 _FEMININE = {"automobile", "moto", "forbici"}
-_INVARIANT = {"moto", "autobus", "camion", "sci", "frisbee", "snowboard", "skateboard", "hot",
-              "mouse", "water", "broccoli", "forbici", "computer"}
+_INVARIANT = {
+    "moto",
+    "autobus",
+    "camion",
+    "sci",
+    "frisbee",
+    "snowboard",
+    "skateboard",
+    "hot",
+    "mouse",
+    "water",
+    "broccoli",
+    "forbici",
+    "computer",
+}
 _VOWELS = "aeiouàèéìòù"
 # Phrases whose singular or plural no rule above gets right.
 _SINGULAR = {"forbici": "un paio di forbici", "broccoli": "dei broccoli"}
-_PLURAL = {"computer portatile": "computer portatili", "tostapane": "tostapane",
-           "forbici": "paia di forbici"}
+_PLURAL = {
+    "computer portatile": "computer portatili",
+    "tostapane": "tostapane",
+    "forbici": "paia di forbici",
+}
 
 
 def is_feminine(noun: str) -> bool:
@@ -33,8 +61,10 @@ def indefinite(noun: str) -> str:
     head = noun.split()[0]
     if is_feminine(noun):
         return f"un'{noun}" if head[0] in _VOWELS else f"una {noun}"
-    impure = head[0] in "zxy" or head[:2] in ("gn", "ps", "pn") or (
-        head[0] == "s" and len(head) > 1 and head[1] not in _VOWELS
+    impure = (
+        head[0] in "zxy"
+        or head[:2] in ("gn", "ps", "pn")
+        or (head[0] == "s" and len(head) > 1 and head[1] not in _VOWELS)
     )
     return f"uno {noun}" if impure else f"un {noun}"
 
@@ -101,7 +131,9 @@ def read_yolo_labelled_images(
         if not label_file.is_file():
             continue
         counts: Counter[str] = Counter(
-            names[int(line.split()[0])] for line in label_file.read_text().splitlines() if line.strip()
+            names[int(line.split()[0])]
+            for line in label_file.read_text().splitlines()
+            if line.strip()
         )
         top = Counter(dict(counts.most_common(max_objects)))
         records.append(ImageCaptions(image, tuple(describe(top, p) for p in prefixes)))

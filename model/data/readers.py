@@ -101,5 +101,7 @@ def read_labelled_folder(
     ]
 
 
-def iter_image_files(directory: Path, suffixes: Sequence[str] = (".jpg", ".jpeg", ".png")) -> Iterator[Path]:
+def iter_image_files(
+    directory: Path, suffixes: Sequence[str] = (".jpg", ".jpeg", ".png")
+) -> Iterator[Path]:
     return (p for p in sorted(directory.iterdir()) if p.suffix.lower() in suffixes)

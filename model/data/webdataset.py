@@ -80,7 +80,7 @@ def expand_shards(pattern: str) -> list[Path]:
         start, end = match.groups()
         width = len(start)
         return [
-            Path(pattern[: match.start()] + str(i).zfill(width) + pattern[match.end():])
+            Path(pattern[: match.start()] + str(i).zfill(width) + pattern[match.end() :])
             for i in range(int(start), int(end) + 1)
         ]
     path = Path(pattern)

@@ -70,12 +70,15 @@ def resolve_checkpoint(spec: str, directory: Path) -> Path | None:
 
 
 def load_checkpoint(
-    path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+    path: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
     scaler: Any | None,
 ) -> int:
     """Restore everything; returns the step to continue from."""
     payload = torch.load(path, map_location="cpu", weights_only=False)
-    missing, unexpected = model.load_state_dict(payload["model"], strict=not payload["heads_only"])
+    _missing, unexpected = model.load_state_dict(payload["model"], strict=not payload["heads_only"])
     if unexpected:
         raise ValueError(f"{path}: checkpoint does not fit the model: {unexpected[:5]}")
     optimizer.load_state_dict(payload["optimizer"])

@@ -8,8 +8,9 @@ from torch import nn
 from model.dual_encoder import DualEncoder
 
 
-def trainable_towers(step: int, projection_steps: int, lock_text: bool, lock_image: bool
-                     ) -> tuple[bool, bool]:
+def trainable_towers(
+    step: int, projection_steps: int, lock_text: bool, lock_image: bool
+) -> tuple[bool, bool]:
     """(text tower learns, vision tower learns) at optimiser step `step`."""
     if step < projection_steps:
         return False, False

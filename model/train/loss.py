@@ -49,4 +49,6 @@ def contrastive_loss(
     labels = torch.arange(image_emb.shape[0], device=image_emb.device) + offset
     logits_per_image = logit_scale * image_emb @ all_texts.T
     logits_per_text = logit_scale * text_emb @ all_images.T
-    return (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)) / 2
+    return (
+        F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)
+    ) / 2

@@ -16,8 +16,9 @@ class TrainProgress:
             TimeRemainingColumn(),
             disable=not enabled,
         )
-        self._task = self._progress.add_task("train", total=total, completed=completed,
-                                             loss=float("nan"), epoch=0)
+        self._task = self._progress.add_task(
+            "train", total=total, completed=completed, loss=float("nan"), epoch=0
+        )
 
     def __enter__(self) -> TrainProgress:
         self._progress.__enter__()

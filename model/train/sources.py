@@ -30,8 +30,12 @@ def read_source(source: DataSource) -> list[ImageCaptions]:
         if source.images is None or source.templates is None:
             raise ValueError(f"labelled source {source.path}: give `images` and `templates`")
         return read_labelled_folder(
-            source.path, source.images, read_templates(source.templates), split=source.split,
-            id_column=source.id_column, label_column=source.label_column,
+            source.path,
+            source.images,
+            read_templates(source.templates),
+            split=source.split,
+            id_column=source.id_column,
+            label_column=source.label_column,
             split_column=source.split_column,
         )
     if source.kind == "yolo":

@@ -91,7 +91,9 @@ class Trainer:
         self.device = pick_device(config)
         self.rank, self.world = init_distributed(self.device)
         if config.batch_size % self.world:
-            raise ValueError(f"batch_size {config.batch_size} is not divisible by {self.world} ranks")
+            raise ValueError(
+                f"batch_size {config.batch_size} is not divisible by {self.world} ranks"
+            )
         self.local_batch = config.batch_size // self.world
         self.output_dir = Path(config.output_dir)
         self.checkpoint_dir = self.output_dir / "checkpoints"
@@ -108,14 +110,17 @@ class Trainer:
         if shards:
             if config.steps_per_epoch is None:
                 raise ValueError("streamed webdataset data needs steps_per_epoch")
-            self.dataset = ShardStream(shards, self.model.image_preprocessor, augment,
-                                       config.seed, self.rank, self.world)
+            self.dataset = ShardStream(
+                shards, self.model.image_preprocessor, augment, config.seed, self.rank, self.world
+            )
             self.steps_per_epoch = config.steps_per_epoch
         else:
-            self.dataset = ImageCaptionDataset(records, self.model.image_preprocessor, augment,
-                                               config.seed)
-            self.sampler = DistributedSampler(self.dataset, self.world, self.rank, shuffle=True,
-                                              seed=config.seed, drop_last=True)
+            self.dataset = ImageCaptionDataset(
+                records, self.model.image_preprocessor, augment, config.seed
+            )
+            self.sampler = DistributedSampler(
+                self.dataset, self.world, self.rank, shuffle=True, seed=config.seed, drop_last=True
+            )
             batches = len(self.sampler) // self.local_batch
             self.steps_per_epoch = config.steps_per_epoch or batches // config.grad_accum_steps
             if self.steps_per_epoch < 1:
@@ -124,8 +129,9 @@ class Trainer:
                     f" × {config.grad_accum_steps}: lower batch_size"
                 )
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
-        self.optimizer = build_optimizer(self.model, config.optimizer, config.lr,
-                                         config.backbone_lr, config.decay)
+        self.optimizer = build_optimizer(
+            self.model, config.optimizer, config.lr, config.backbone_lr, config.decay
+        )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
             warmup_cosine(config.warmup_steps, self.total_steps, config.min_lr_ratio),
@@ -144,17 +150,28 @@ class Trainer:
         self.dataset.set_epoch(epoch)
         accum = self.config.grad_accum_steps
         if isinstance(self.dataset, ShardStream):
-            loader = DataLoader(self.dataset, self.local_batch, collate_fn=self.collate,
-                                num_workers=self.config.num_workers)
+            loader = DataLoader(
+                self.dataset,
+                self.local_batch,
+                collate_fn=self.collate,
+                num_workers=self.config.num_workers,
+            )
             stream = iter(loader)
             for _ in range(skip_steps * accum):
                 next(stream)
             return stream
         self.sampler.set_epoch(epoch)
         sampler = _SkipSampler(self.sampler, skip_steps * accum * self.local_batch)
-        return iter(DataLoader(self.dataset, self.local_batch, sampler=sampler,
-                               collate_fn=self.collate, num_workers=self.config.num_workers,
-                               drop_last=True))
+        return iter(
+            DataLoader(
+                self.dataset,
+                self.local_batch,
+                sampler=sampler,
+                collate_fn=self.collate,
+                num_workers=self.config.num_workers,
+                drop_last=True,
+            )
+        )
 
     # -- loop ---------------------------------------------------------------------------------
 
@@ -176,8 +193,9 @@ class Trainer:
         if config.resume:
             path = ckpt.resolve_checkpoint(config.resume, self.checkpoint_dir)
             if path is not None:
-                step = ckpt.load_checkpoint(path, self.model, self.optimizer, self.scheduler,
-                                            self.scaler)
+                step = ckpt.load_checkpoint(
+                    path, self.model, self.optimizer, self.scheduler, self.scaler
+                )
                 log.info("resumed from %s at step %d", path, step)
         writer = self._tensorboard()
         result = TrainResult(self.model, self.output_dir, step)
@@ -191,8 +209,9 @@ class Trainer:
                 for _ in range(offset, self.steps_per_epoch):
                     if step >= self.total_steps:
                         break
-                    wanted = trainable_towers(step, config.projection_steps, config.lock_text,
-                                              config.lock_image)
+                    wanted = trainable_towers(
+                        step, config.projection_steps, config.lock_text, config.lock_image
+                    )
                     if wanted != phase:
                         apply_phase(self.model, *wanted, config.deterministic_backbones)
                         wrapped, phase = self._wrap(), wanted
@@ -213,8 +232,9 @@ class Trainer:
             writer.close()
         return result
 
-    def _step(self, wrapped: torch.nn.Module, batches: Iterator[dict[str, torch.Tensor]]
-              ) -> tuple[float, int]:
+    def _step(
+        self, wrapped: torch.nn.Module, batches: Iterator[dict[str, torch.Tensor]]
+    ) -> tuple[float, int]:
         config, accum = self.config, self.config.grad_accum_steps
         total, skipped = 0.0, 0
         for micro in range(accum):
@@ -225,7 +245,7 @@ class Trainer:
             if batch["pixel_values"].numel() == 0:
                 continue
             sync = micro == accum - 1 or not isinstance(wrapped, DistributedDataParallel)
-            with (nullcontext() if sync else wrapped.no_sync()), self._autocast():  # type: ignore[operator]
+            with nullcontext() if sync else wrapped.no_sync(), self._autocast():  # type: ignore[operator]
                 images, texts, scale = wrapped(
                     batch["input_ids"].to(self.device),
                     batch["attention_mask"].to(self.device),
@@ -264,9 +284,14 @@ class Trainer:
     def _save(self, step: int) -> None:
         if self.rank == 0:
             ckpt.save_checkpoint(
-                self.checkpoint_dir, step=step, model=self.model, optimizer=self.optimizer,
-                scheduler=self.scheduler, scaler=self.scaler,
-                heads_only=not self.backbones_train, keep=self.config.keep_checkpoints,
+                self.checkpoint_dir,
+                step=step,
+                model=self.model,
+                optimizer=self.optimizer,
+                scheduler=self.scheduler,
+                scaler=self.scaler,
+                heads_only=not self.backbones_train,
+                keep=self.config.keep_checkpoints,
             )
         if self.world > 1:
             dist.barrier()

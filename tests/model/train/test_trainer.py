@@ -20,8 +20,14 @@ def test_loss_decreases_and_model_is_saved(
     # Overfit one batch: 4 images, no augmentation, for 30 steps.
     manifest = write_synthetic_jsonl(tmp_path / "four", italian_sentences, n=4)
     config = TrainConfig.model_validate(
-        train_overrides | {"max_steps": 30, "augment": False, "lock_text": True,
-                           "lock_image": True, "data": [{"kind": "jsonl", "path": str(manifest)}]}
+        train_overrides
+        | {
+            "max_steps": 30,
+            "augment": False,
+            "lock_text": True,
+            "lock_image": True,
+            "data": [{"kind": "jsonl", "path": str(manifest)}],
+        }
     )
     result = train(config)
     assert result.steps == 30
@@ -35,8 +41,15 @@ def test_loss_decreases_and_model_is_saved(
 
 def test_two_phases_unfreeze_backbones(train_overrides: dict) -> None:
     config = TrainConfig.model_validate(
-        train_overrides | {"max_steps": 4, "projection_steps": 2, "optimizer": "adabelief",
-                           "agc_clip": 0.01, "grad_accum_steps": 2, "batch_size": 2}
+        train_overrides
+        | {
+            "max_steps": 4,
+            "projection_steps": 2,
+            "optimizer": "adabelief",
+            "agc_clip": 0.01,
+            "grad_accum_steps": 2,
+            "batch_size": 2,
+        }
     )
     before = {k: v.clone() for k, v in DualEncoder.from_config(config.model).state_dict().items()}
     result = train(config)
@@ -47,14 +60,24 @@ def test_two_phases_unfreeze_backbones(train_overrides: dict) -> None:
 
 
 def test_resume_gives_identical_continuation(train_overrides: dict, tmp_path: Path) -> None:
-    common = train_overrides | {"max_steps": 4, "steps_per_epoch": 2, "augment": True,
-                                "save_every": 2, "keep_checkpoints": 5, "deterministic_backbones": True,
-                                "projection_steps": 1, "optimizer": "adabelief", "agc_clip": 0.01}
+    common = train_overrides | {
+        "max_steps": 4,
+        "steps_per_epoch": 2,
+        "augment": True,
+        "save_every": 2,
+        "keep_checkpoints": 5,
+        "deterministic_backbones": True,
+        "projection_steps": 1,
+        "optimizer": "adabelief",
+        "agc_clip": 0.01,
+    }
     full = train(TrainConfig.model_validate(common | {"output_dir": str(tmp_path / "full")}))
     halfway = tmp_path / "full" / "checkpoints" / "step_00000002.pt"
-    resumed = train(TrainConfig.model_validate(
-        common | {"output_dir": str(tmp_path / "resumed"), "resume": str(halfway)}
-    ))
+    resumed = train(
+        TrainConfig.model_validate(
+            common | {"output_dir": str(tmp_path / "resumed"), "resume": str(halfway)}
+        )
+    )
     assert resumed.steps == 4
     assert resumed.losses == pytest.approx(full.losses[2:], rel=1e-5)
     expected = full.model.state_dict()

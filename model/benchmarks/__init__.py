@@ -1,0 +1,1 @@
+"""Offline quality benchmarks on real data (../shared/data) with the real backbones."""
