@@ -1,4 +1,4 @@
-"""Import a published Hugging Face `VisionTextDualEncoderModel` (the format of clip-italian/clip-italian)."""
+"""Import a Hugging Face `VisionTextDualEncoderModel`: the format of clip-italian/clip-italian."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def from_vision_text_dual_encoder(source: str | Path, *, max_length: int = 64) -
         vision_backbone=str(source),
         vision_pooling="pooler",
         embed_dim=int(hf.config.projection_dim),
-        logit_scale=float(hf.logit_scale.exp()),
+        logit_scale=float(hf.logit_scale.detach().exp()),
         image=image_preprocessing_for(str(source)),
         model_id=Path(str(source)).name if Path(str(source)).exists() else str(source),
     )

