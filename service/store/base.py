@@ -1,0 +1,117 @@
+"""The vector-store port: what the service needs from a vector database, and nothing more.
+
+Adapters (`embedded.EmbeddedStore`, `qdrant_server.QdrantServerStore`) implement `VectorStore`
+and pass one contract suite (`tests/service/store/test_contract.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Point:
+    id: str  # UUID string (see service/store/ids.py)
+    vector: list[float] | np.ndarray
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    alias: str
+    collection: str  # the physical collection behind the alias
+    bundle_id: str  # "<model_id>@<content_hash>" of the bundle that built it
+    dim: int
+    count: int
+
+
+class StoreError(Exception):
+    """Base of the store's errors; the message is meant for the user."""
+
+
+class CollectionNotFoundError(StoreError):
+    pass
+
+
+class ModelMismatchError(StoreError):
+    pass
+
+
+class StoreUnavailableError(StoreError):
+    """The vector database cannot be reached (the API answers 503)."""
+
+
+Filters = Mapping[str, Any]
+"""Payload key -> value (exact match) or list/tuple/set of values (match any)."""
+
+
+class VectorStore(Protocol):
+    def ensure_collection(self, alias: str, bundle_id: str, dim: int) -> CollectionInfo:
+        """Create `<alias>__<short hash of bundle_id>` and point `alias` at it if the alias is
+        new; raise ModelMismatchError if the alias exists and another bundle built it."""
+        ...
+
+    def info(self, alias: str) -> CollectionInfo: ...
+
+    def upsert(self, alias: str, points: Sequence[Point]) -> None:
+        """Insert or replace by id: re-upserting the same points changes nothing."""
+        ...
+
+    def search(
+        self,
+        alias: str,
+        vector: Sequence[float] | np.ndarray,
+        *,
+        top_k: int = 10,
+        filters: Filters | None = None,
+        score_threshold: float | None = None,
+    ) -> list[Hit]:
+        """Cosine similarity, best first."""
+        ...
+
+    def retrieve(
+        self, alias: str, ids: Sequence[str], *, with_vectors: bool = False
+    ) -> list[Point]:
+        """The points that exist, in the order asked; missing ids are left out."""
+        ...
+
+    def delete(self, alias: str, ids: Sequence[str]) -> int:
+        """Delete by id; returns how many of them existed."""
+        ...
+
+    def existing_ids(self, alias: str, ids: Sequence[str]) -> set[str]: ...
+
+    def swap_alias(self, alias: str, collection: str) -> None:
+        """Atomically re-point (or create) `alias` to an existing physical collection."""
+        ...
+
+    def optimize(self, alias: str) -> None:
+        """Build search indexes after a bulk index. Embedded: blocks the process (minutes at
+        100K vectors), so run it from the indexer, not while serving. Server: no-op."""
+        ...
+
+    def healthy(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def check_bundle(info: CollectionInfo, bundle_id: str) -> None:
+    """Refuse to use a collection built by another model: its vectors are not comparable."""
+    if info.bundle_id != bundle_id:
+        raise ModelMismatchError(
+            f"Collection {info.alias!r} (physical {info.collection!r}) was built with model "
+            f"bundle {info.bundle_id!r}, but the loaded bundle is {bundle_id!r}: vectors from "
+            "different models are not comparable. Load the bundle that built it, or reindex "
+            "with the new model into a new alias and swap the alias once done."
+        )

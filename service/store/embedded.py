@@ -1,0 +1,189 @@
+"""The default store: Qdrant Edge (Qdrant's Rust engine) in-process, persisted under one folder.
+
+Edge is a single shard with no notion of collections or aliases, so this adapter keeps them
+itself: one shard per physical collection under `collections/<name>/`, the bundle that built
+it in `collections/<name>/sguardo.json`, the aliases in `aliases.json` (replaced atomically,
+which is what makes `swap_alias` atomic). A lock file keeps a second process out: the shard
+files are not safe to share — run several workers against a Qdrant server instead.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import qdrant_edge as qe
+
+from service.store.aliased import AliasedStore, build_filter
+from service.store.base import Filters, Hit, Point, StoreError
+
+META_FILE = "sguardo.json"
+ALIASES_FILE = "aliases.json"
+
+
+class EmbeddedStore(AliasedStore):
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        (self.path / "collections").mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.path / ".lock", "w")  # noqa: SIM115 (held until close)
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise StoreError(
+                f"The embedded store at {self.path} is already open in another process. "
+                "Run a single worker, or use a Qdrant server (SGUARDO_STORE_KIND=qdrant)."
+            ) from None
+        self._shards: dict[str, qe.EdgeShard] = {}
+        self._guard = threading.RLock()  # catalog changes and shard opening
+        self._closed = False
+
+    # --- catalog ------------------------------------------------------------------------
+    def _aliases(self) -> dict[str, str]:
+        file = self.path / ALIASES_FILE
+        return json.loads(file.read_text()) if file.exists() else {}
+
+    def _resolve_alias(self, alias: str) -> str | None:
+        return self._aliases().get(alias)
+
+    def _collection_dir(self, collection: str) -> Path:
+        if not collection or "/" in collection or collection.startswith("."):
+            raise StoreError(f"Invalid collection name {collection!r}.")
+        return self.path / "collections" / collection
+
+    def _collection_meta(self, collection: str) -> tuple[str | None, int] | None:
+        file = self._collection_dir(collection) / META_FILE
+        if not file.exists():
+            return None
+        meta = json.loads(file.read_text())
+        return meta.get("bundle_id"), int(meta["dim"])
+
+    def _create_collection(self, collection: str, bundle_id: str, dim: int) -> None:
+        with self._guard, _engine_errors():
+            folder = self._collection_dir(collection)
+            config = qe.EdgeConfig(
+                vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+                hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000),
+                # int8 copies in RAM: HNSW builds ~3x faster and searches scan a quarter of
+                # the bytes; Edge rescores the candidates with the original float vectors.
+                quantization_config=qe.ScalarQuantizationConfig(
+                    type=qe.ScalarType.Int8, quantile=0.99, memory=qe.Memory.Pinned
+                ),
+            )
+            self._shards[collection] = qe.EdgeShard.create(str(folder / "shard"), config)
+            # Written last: a collection exists once it records its bundle.
+            _write_atomically(folder / META_FILE, {"bundle_id": bundle_id, "dim": dim})
+
+    def _set_alias(self, alias: str, collection: str) -> None:
+        with self._guard:
+            aliases = self._aliases()
+            aliases[alias] = collection
+            _write_atomically(self.path / ALIASES_FILE, aliases)
+
+    def _shard(self, collection: str) -> qe.EdgeShard:
+        with self._guard:
+            if self._closed:
+                raise StoreError("The embedded store is closed.")
+            if collection not in self._shards:
+                shard_dir = self._collection_dir(collection) / "shard"
+                with _engine_errors():
+                    self._shards[collection] = qe.EdgeShard.load(str(shard_dir))
+            return self._shards[collection]
+
+    # --- data ---------------------------------------------------------------------------
+    def _count(self, collection: str) -> int:
+        with _engine_errors():
+            return int(self._shard(collection).count(qe.CountRequest(exact=True)))
+
+    def _upsert(
+        self, target: str, ids: list[str], vectors: np.ndarray, payloads: list[dict[str, Any]]
+    ) -> None:
+        points = [
+            qe.Point(i, v, p) for i, v, p in zip(ids, vectors.tolist(), payloads, strict=True)
+        ]
+        with _engine_errors():
+            self._shard(target).update(qe.UpdateOperation.upsert_points(points))
+
+    def _search(
+        self,
+        target: str,
+        vector: list[float],
+        top_k: int,
+        filters: Filters | None,
+        score_threshold: float | None,
+    ) -> list[Hit]:
+        request = qe.QueryRequest(
+            limit=top_k,
+            query=qe.Query.Nearest(vector),
+            filter=build_filter(filters, qe),
+            score_threshold=score_threshold,
+            with_payload=True,
+            with_vector=False,
+        )
+        with _engine_errors():
+            found = self._shard(target).query(request)
+        return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in found]
+
+    def _retrieve(
+        self, target: str, ids: list[str], with_payload: bool, with_vectors: bool
+    ) -> list[Point]:
+        with _engine_errors():
+            records = self._shard(target).retrieve(
+                list(ids), with_payload=with_payload, with_vector=with_vectors
+            )
+        return [
+            Point(str(r.id), list(r.vector) if with_vectors else [], dict(r.payload or {}))  # type: ignore[arg-type]
+            for r in records
+        ]
+
+    def _delete(self, target: str, ids: list[str]) -> None:
+        with _engine_errors():
+            self._shard(target).update(qe.UpdateOperation.delete_points(list(ids)))
+
+    def optimize(self, alias: str) -> None:
+        """Build the HNSW index over what is stored (blocks; minutes at 100K vectors).
+
+        Edge runs no background optimizer: until this is called, new points are searched by
+        brute force. Call it once a bulk index is done.
+        """
+        with _engine_errors():
+            self._shard(self._target(alias)).optimize()
+
+    def healthy(self) -> bool:
+        return not self._closed and (self.path / "collections").is_dir()
+
+    def close(self) -> None:
+        with self._guard:
+            if self._closed:
+                return
+            self._closed = True
+            for shard in self._shards.values():
+                shard.flush()
+                shard.close()
+            self._shards.clear()
+            self._lock_file.close()  # releases the flock
+
+
+def _write_atomically(file: Path, data: Any) -> None:
+    tmp = file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1))
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, file)
+
+
+@contextmanager
+def _engine_errors() -> Iterator[None]:
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as error:  # the engine raises plain exceptions with its own messages
+        raise StoreError(f"Embedded vector store: {error}") from error

@@ -1,0 +1,23 @@
+"""Content-derived point ids: the same image always gets the same id, so indexing is idempotent."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from service.store.base import StoreError
+
+
+def point_id_for_bytes(data: bytes) -> str:
+    """UUID built from the first 16 bytes of sha256(data)."""
+    return str(uuid.UUID(bytes=hashlib.sha256(data).digest()[:16]))
+
+
+def canonical_id(point_id: str) -> str:
+    """The canonical UUID string (lower case, hyphenated) for an id given in any UUID form."""
+    try:
+        return str(uuid.UUID(str(point_id)))
+    except ValueError:
+        raise StoreError(
+            f"Point id {point_id!r} is not a UUID; derive ids with point_id_for_bytes()."
+        ) from None
