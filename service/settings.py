@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     protect_reads: bool = False
 
     limits: Limits = Field(default_factory=Limits)
+    demo_gallery: bool = Field(True, description="`sguardo serve`: index demo photos if empty")
     thumbnail_size: int = Field(192, ge=16, le=1024)
 
     host: str = "127.0.0.1"

@@ -115,8 +115,9 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StoreError)
-    async def store_error(_: Request, exc: StoreError) -> JSONResponse:
-        return error_response(500, "store_error", f"vector store error: {exc}")
+    async def store_refused(_: Request, exc: StoreError) -> JSONResponse:
+        # The store's own errors are about what was asked (a filter it cannot run, an id).
+        return error_response(422, "invalid_request", str(exc))
 
     @app.exception_handler(EncoderError)
     async def encoder_error(_: Request, exc: EncoderError) -> JSONResponse:

@@ -37,6 +37,14 @@ class Parsed:
     files: dict[str, list[Upload]]
 
 
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def is_form(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type in FORM_TYPES
+
+
 def _is_list(annotation: Any) -> bool:
     if get_origin(annotation) in (Union, types.UnionType):
         return any(_is_list(arg) for arg in get_args(annotation))
@@ -92,7 +100,7 @@ async def parse_body(
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
         return _validate(model, raw), {}
-    if content_type != "multipart/form-data":
+    if content_type not in FORM_TYPES:
         raise ApiError(
             415,
             "unsupported_media_type",

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from service.api.deps import ReadAccess, ServicesDep
 from service.api.errors import ApiError, too_large
-from service.api.inputs import FILE, body_doc, decode_base64, parse_body
+from service.api.inputs import FILE, body_doc, decode_base64, is_form, parse_body
 from service.api.routes.embed import check_texts
 from service.api.schemas import ClassifyRequest, ClassifyResponse, LabelScoreOut
 from service.classify import bundle_logit_scale, check_templates, classify, default_templates
@@ -30,7 +30,7 @@ class _MultipartClassify(ClassifyRequest):
 )
 async def classify_image(request: Request, services: ServicesDep) -> ClassifyResponse:
     limits = services.settings.limits
-    multipart = request.headers.get("content-type", "").startswith("multipart/")
+    multipart = is_form(request)
     body, files = await parse_body(
         request, _MultipartClassify if multipart else ClassifyRequest, limits
     )

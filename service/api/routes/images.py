@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -11,7 +12,7 @@ from pydantic import Field
 
 from service.api.deps import ReadAccess, ServicesDep, WriteAccess
 from service.api.errors import ApiError
-from service.api.inputs import FILES, body_doc, decode_base64, parse_body
+from service.api.inputs import FILES, body_doc, decode_base64, is_form, parse_body
 from service.api.routes.embed import check_count
 from service.api.schemas import (
     DeletedImage,
@@ -71,8 +72,7 @@ def _multipart_metadata(metadata: Any, count: int) -> list[Any]:
 )
 async def index_images(request: Request, services: ServicesDep) -> IndexImagesResponse:
     limits = services.settings.limits
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/"):
+    if is_form(request):
         form, files = await parse_body(request, _MultipartIndex, limits, json_fields=("metadata",))
         uploads = files.get("images", [])
         if not uploads:
@@ -100,8 +100,18 @@ async def index_images(request: Request, services: ServicesDep) -> IndexImagesRe
     )
 
 
+def checked_id(image_id: str) -> str:
+    """Ids are UUIDs derived from image bytes; anything else cannot name an image."""
+    try:
+        return str(uuid.UUID(image_id))
+    except ValueError:
+        raise ApiError(
+            422, "invalid_id", f"{image_id!r} is not an image id (ids are UUIDs from POST /images)"
+        ) from None
+
+
 async def _get_payload(services: ServicesDep, image_id: str) -> dict[str, Any]:
-    point = await services.gallery.get(image_id)
+    point = await services.gallery.get(checked_id(image_id))
     if point is None:
         raise ApiError(404, "not_found", f"no indexed image with id {image_id!r}")
     return dict(point.payload)
@@ -136,6 +146,6 @@ async def get_thumbnail(image_id: str, services: ServicesDep) -> Response:
 
 @router.delete("/{image_id}", response_model=DeletedImage, dependencies=[WriteAccess])
 async def delete_image(image_id: str, services: ServicesDep) -> DeletedImage:
-    if await services.gallery.delete([image_id]) == 0:
+    if await services.gallery.delete([checked_id(image_id)]) == 0:
         raise ApiError(404, "not_found", f"no indexed image with id {image_id!r}")
     return DeletedImage(id=image_id, deleted=True)

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request
 
 from service.api.deps import ReadAccess, ServicesDep
 from service.api.errors import ApiError
-from service.api.inputs import FILE, body_doc, decode_base64, parse_body
+from service.api.inputs import FILE, body_doc, decode_base64, is_form, parse_body
 from service.api.routes.embed import check_texts
-from service.api.routes.images import public_payload, thumbnail_url
+from service.api.routes.images import checked_id, public_payload, thumbnail_url
 from service.api.schemas import SearchHit, SearchRequest, SearchResponse
 
 router = APIRouter(tags=["search"])
@@ -42,7 +42,7 @@ class _MultipartSearch(SearchRequest):
 )
 async def search(request: Request, services: ServicesDep) -> SearchResponse:
     limits = services.settings.limits
-    multipart = request.headers.get("content-type", "").startswith("multipart/")
+    multipart = is_form(request)
     model = _MultipartSearch if multipart else SearchRequest
     body, files = await parse_body(request, model, limits, json_fields=("filters",))
     image: bytes | None = None
@@ -67,7 +67,7 @@ async def search(request: Request, services: ServicesDep) -> SearchResponse:
         vector = (await services.embedder.embed_images([image]))[0]
         query = "image"
     else:
-        point = await services.gallery.get(str(body.id), with_vector=True)
+        point = await services.gallery.get(checked_id(str(body.id)), with_vector=True)
         if point is None:
             raise ApiError(404, "not_found", f"no indexed image with id {body.id!r}")
         vector, exclude, query = np.asarray(point.vector, dtype=np.float32), point.id, "id"
