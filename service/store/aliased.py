@@ -129,6 +129,9 @@ class AliasedStore(ABC):
     def _delete(self, target: str, ids: list[str]) -> None: ...
 
     @abstractmethod
+    def optimize(self, alias: str) -> None: ...
+
+    @abstractmethod
     def healthy(self) -> bool: ...
 
     @abstractmethod

@@ -1,0 +1,48 @@
+"""What is particular to each adapter: the embedded store's single-process lock, a server
+that is down, and the factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.store.base import StoreError, StoreUnavailableError
+from service.store.embedded import EmbeddedStore
+from service.store.factory import open_store
+from service.store.qdrant_server import QdrantServerStore
+
+
+def test_embedded_store_is_single_process(tmp_path: Path) -> None:
+    first = EmbeddedStore(tmp_path)
+    with pytest.raises(StoreError, match="already open"):
+        EmbeddedStore(tmp_path)
+    first.close()
+    EmbeddedStore(tmp_path).close()  # the lock goes with close()
+
+
+@pytest.mark.parametrize("prefer_grpc", [False, True])
+def test_server_down_is_unavailable(prefer_grpc: bool) -> None:
+    # Port 1 on localhost: nothing listens, the connection is refused at once.
+    store = QdrantServerStore("http://127.0.0.1:1", prefer_grpc=prefer_grpc, timeout=2)
+    try:
+        assert not store.healthy()
+        with pytest.raises(StoreUnavailableError, match=r"127\.0\.0\.1:1"):
+            store.info("gallery")
+        with pytest.raises(StoreUnavailableError):
+            store.search("gallery", [1.0, 0.0])
+    finally:
+        store.close()
+
+
+def test_factory(tmp_path: Path) -> None:
+    embedded = open_store("embedded", path=tmp_path / "store")
+    assert isinstance(embedded, EmbeddedStore)
+    embedded.close()
+    server = open_store("qdrant", path=None, url="http://127.0.0.1:1", api_key=None)
+    assert isinstance(server, QdrantServerStore)
+    server.close()
+    with pytest.raises(StoreError, match="SGUARDO_QDRANT_URL"):
+        open_store("qdrant", path=None, url=None, api_key=None)
+    with pytest.raises(StoreError, match="SGUARDO_STORE_PATH"):
+        open_store("embedded", path=None, url=None, api_key=None)
