@@ -1,0 +1,84 @@
+"""The README's main command on a fresh machine: `sguardo serve` with an empty cache exports the
+demo bundle, indexes the demo gallery, serves the page, and Italian queries find the photos."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+QUERIES = {"un gatto": "chelsea.png", "una tazza di caffè": "coffee.png"}
+STARTUP_TIMEOUT_S = 900  # exporting the demo bundle on two CPU cores takes a few minutes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def fresh_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home = tmp_path_factory.mktemp("fresh-machine")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SGUARDO_")}
+    env.update(SGUARDO_CACHE_DIR=str(home / "cache"), SGUARDO_PORT=str(port))
+    log_path = home / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "serve"], env=env, stdout=log, stderr=log
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"sguardo serve exited:\n{log_path.read_text()[-4000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"sguardo serve not up in time:\n{log_path.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("query", "filename"), QUERIES.items())
+def test_italian_query_finds_the_demo_photo(fresh_serve: str, query: str, filename: str) -> None:
+    response = httpx.post(f"{fresh_serve}/search", json={"text": query, "top_k": 3}, timeout=60)
+    response.raise_for_status()
+    ranked = [hit["payload"]["filename"] for hit in response.json()["hits"]]
+    assert ranked[0] == filename, ranked
+
+
+@pytest.mark.slow
+def test_page_shows_the_cat_first(fresh_serve: str, page: Any) -> None:
+    page.goto(fresh_serve + "/")
+    page.get_by_label("Descrivi l’immagine che cerchi").fill("un gatto")
+    page.get_by_role("button", name="Cerca").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#results li.result img')]"
+        ".some((img) => img.complete && img.naturalWidth > 0)"
+    )
+    assert page.locator("#results .name").first.inner_text() == "Chelsea, un gatto"
+    shots = os.environ.get("SGUARDO_SCREENSHOT_DIR")
+    if shots:
+        page.screenshot(path=str(Path(shots) / "sguardo-un-gatto.png"), full_page=True)
