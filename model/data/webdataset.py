@@ -30,7 +30,7 @@ def _to_record(shard: Path, key: str, files: dict[str, bytes]) -> ImageCaptions 
     captions: list[str] = []
     if "json" in files:
         meta = json.loads(files["json"])
-        captions = list(meta.get("captions") or [meta["caption"]] if "caption" in meta else [])
+        captions = list(meta.get("captions") or ([meta["caption"]] if "caption" in meta else []))
     if not captions and "txt" in files:
         captions = [c.strip() for c in files["txt"].decode("utf-8").splitlines() if c.strip()]
     if image is None or not captions:
