@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,16 +43,17 @@ class EmbeddedStore(AliasedStore):
                 "Run a single worker, or use a Qdrant server (SGUARDO_STORE_KIND=qdrant)."
             ) from None
         self._shards: dict[str, qe.EdgeShard] = {}
+        # The lock makes this process the only writer, so the aliases can live in memory.
+        aliases_file = self.path / ALIASES_FILE
+        self._aliases: dict[str, str] = (
+            json.loads(aliases_file.read_text()) if aliases_file.exists() else {}
+        )
         self._guard = threading.RLock()  # catalog changes and shard opening
         self._closed = False
 
     # --- catalog ------------------------------------------------------------------------
-    def _aliases(self) -> dict[str, str]:
-        file = self.path / ALIASES_FILE
-        return json.loads(file.read_text()) if file.exists() else {}
-
     def _resolve_alias(self, alias: str) -> str | None:
-        return self._aliases().get(alias)
+        return self._aliases.get(alias)
 
     def _collection_dir(self, collection: str) -> Path:
         if not collection or "/" in collection or collection.startswith("."):
@@ -68,6 +70,8 @@ class EmbeddedStore(AliasedStore):
     def _create_collection(self, collection: str, bundle_id: str, dim: int) -> None:
         with self._guard, _engine_errors():
             folder = self._collection_dir(collection)
+            # A shard without its record is what a crash during creation leaves: start over.
+            shutil.rmtree(folder / "shard", ignore_errors=True)
             config = qe.EdgeConfig(
                 vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
                 hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000),
@@ -83,9 +87,9 @@ class EmbeddedStore(AliasedStore):
 
     def _set_alias(self, alias: str, collection: str) -> None:
         with self._guard:
-            aliases = self._aliases()
-            aliases[alias] = collection
+            aliases = {**self._aliases, alias: collection}
             _write_atomically(self.path / ALIASES_FILE, aliases)
+            self._aliases = aliases
 
     def _shard(self, collection: str) -> qe.EdgeShard:
         with self._guard:

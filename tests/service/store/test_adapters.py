@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from service.store.aliased import collection_name
 from service.store.base import StoreError, StoreUnavailableError
 from service.store.embedded import EmbeddedStore
 from service.store.factory import open_store
@@ -46,3 +47,15 @@ def test_factory(tmp_path: Path) -> None:
         open_store("qdrant", path=None, url=None, api_key=None)
     with pytest.raises(StoreError, match="SGUARDO_STORE_PATH"):
         open_store("embedded", path=None, url=None, api_key=None)
+
+
+def test_embedded_recovers_from_a_crash_while_creating(tmp_path: Path) -> None:
+    # A shard folder without its bundle record: the process died between the two.
+    (tmp_path / "collections" / collection_name("gallery", "m@1") / "shard" / "segments").mkdir(
+        parents=True
+    )
+    store = EmbeddedStore(tmp_path)
+    try:
+        assert store.ensure_collection("gallery", "m@1", 4).count == 0
+    finally:
+        store.close()
