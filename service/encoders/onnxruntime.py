@@ -57,13 +57,10 @@ class OnnxRuntimeEncoder:
         options.intra_op_num_threads = intra_op_threads
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         provider_args = [(p, _provider_options(p, trt_cache_dir)) for p in chosen]
+        paths = bundle.onnx_path("text", precision), bundle.onnx_path("vision", precision)
         try:
-            self._text = ort.InferenceSession(
-                str(bundle.onnx_path("text", precision)), options, providers=provider_args
-            )
-            self._vision = ort.InferenceSession(
-                str(bundle.onnx_path("vision", precision)), options, providers=provider_args
-            )
+            self._text = ort.InferenceSession(str(paths[0]), options, providers=provider_args)
+            self._vision = ort.InferenceSession(str(paths[1]), options, providers=provider_args)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise EncoderError(
                 f"ONNX Runtime could not load bundle {bundle.directory}: {exc}"

@@ -1,0 +1,152 @@
+"""The Triton encoder against a real Triton server (PyTriton's), compared with ONNX Runtime.
+
+PyTriton pins numpy<2, so it lives in its own environment: point SGUARDO_PYTRITON_PYTHON at a
+Python with `nvidia-pytriton` and `onnxruntime` (e.g. `python -m venv /tmp/pytriton-venv &&
+/tmp/pytriton-venv/bin/pip install nvidia-pytriton onnxruntime`). Without one the real-server
+tests skip; the client-side checks always run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from model.bundle.bundle import Bundle
+from service.encoders.base import EncoderError
+from service.encoders.onnxruntime import OnnxRuntimeEncoder
+from service.encoders.triton import TritonEncoder
+from service.main import create_app
+from service.settings import Settings
+
+SERVER_SCRIPT = Path(__file__).with_name("pytriton_server.py")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pytriton_python() -> str | None:
+    candidates = [os.environ.get("SGUARDO_PYTRITON_PYTHON"), sys.executable]
+    for python in filter(None, candidates):
+        found = subprocess.run(
+            [python, "-c", "import pytriton, onnxruntime"], capture_output=True, check=False
+        )
+        if found.returncode == 0:
+            return python
+    return None
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_unreachable_server_is_a_clear_error(protocol: str) -> None:
+    with pytest.raises(EncoderError, match="unreachable"):
+        TritonEncoder(f"127.0.0.1:{_free_port()}", protocol=protocol, timeout_s=2)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def triton_server(tiny_bundle_dir: Path) -> Iterator[tuple[int, int]]:
+    """(http_port, grpc_port) of a Triton server hosting the tiny bundle's two graphs."""
+    python = _pytriton_python()
+    if python is None:
+        pytest.skip("no Python with nvidia-pytriton: set SGUARDO_PYTRITON_PYTHON")
+    ports = [_free_port() for _ in range(3)]
+    # The Python backend stub links the system libpython; make it load the interpreter's own.
+    libdir = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    env = {**os.environ, "LD_LIBRARY_PATH": f"{libdir}:{os.environ.get('LD_LIBRARY_PATH', '')}"}
+    process = subprocess.Popen(
+        [python, str(SERVER_SCRIPT), str(tiny_bundle_dir), *map(str, ports)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        assert process.stdout is not None
+        lines = []
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            lines.append(line)
+            if line.strip() == "READY" or not line and process.poll() is not None:
+                break
+        if process.poll() is not None:
+            pytest.fail("PyTriton server died:\n" + "".join(lines[-40:]))
+        # Keep draining its output so the server never blocks on a full pipe.
+        drain = subprocess.Popen(["cat"], stdin=process.stdout, stdout=subprocess.DEVNULL)
+        yield ports[0], ports[1]
+    finally:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+        if "drain" in locals():
+            drain.wait(5)
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_triton_returns_the_onnxruntime_vectors(
+    protocol: str,
+    triton_server: tuple[int, int],
+    tiny_bundle_dir: Path,
+    italian_sentences: list[str],
+    shared_data: Path,
+) -> None:
+    bundle = Bundle.load(tiny_bundle_dir)
+    port = triton_server[0] if protocol == "http" else triton_server[1]
+    triton = TritonEncoder(f"127.0.0.1:{port}", protocol=protocol)  # type: ignore[arg-type]
+    local = OnnxRuntimeEncoder(bundle, intra_op_threads=1)
+    tokens = bundle.tokenizer()(italian_sentences)
+    np.testing.assert_allclose(
+        triton.encode_text(tokens["input_ids"], tokens["attention_mask"]),
+        local.encode_text(tokens["input_ids"], tokens["attention_mask"]),
+        atol=1e-5,
+    )
+    photos = sorted((shared_data / "imagenet-sample-it" / "images").glob("*.jpg"))[:5]
+    pixels = bundle.image_preprocessor().batch(
+        [bundle.image_preprocessor().decode(p.read_bytes()) for p in photos]
+    )
+    np.testing.assert_allclose(triton.encode_images(pixels), local.encode_images(pixels), atol=1e-5)
+    assert triton.info.backend == "triton" and triton.info.active_providers == [f"triton-{protocol}"]
+    triton.close()
+
+
+def test_the_service_embeds_through_triton(
+    triton_server: tuple[int, int], tiny_bundle_dir: Path, tmp_path: Path
+) -> None:
+    def settings(**extra: object) -> Settings:
+        return Settings(
+            bundle_path=tiny_bundle_dir, store_path=tmp_path / "store", log_level="WARNING", **extra  # type: ignore[arg-type]
+        )
+
+    async def embed(app_settings: Settings) -> tuple[list[list[float]], dict[str, object]]:
+        app = create_app(app_settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                calls = [http.post("/embed", json={"texts": [t]}) for t in ("gatto", "due cani")]
+                responses = await asyncio.gather(*calls)
+                version = (await http.get("/version")).json()
+        return [r.json()["text_vectors"][0] for r in responses], version
+
+    via_triton, version = asyncio.run(
+        embed(settings(encoder_backend="triton", triton_url=f"127.0.0.1:{triton_server[1]}",
+                       triton_protocol="grpc"))
+    )
+    shutil.rmtree(tmp_path / "store")
+    via_ort, _ = asyncio.run(embed(settings()))
+    np.testing.assert_allclose(via_triton, via_ort, atol=1e-5)
+    assert version["encoder"]["backend"] == "triton"  # type: ignore[index]

@@ -1,0 +1,71 @@
+"""The app module: torch-free, and a clear refusal to start without a usable bundle."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.logging import JsonFormatter, request_id_var
+from service.main import create_app
+from service.services import StartupError
+from service.settings import Settings
+
+
+def test_importing_the_service_does_not_import_torch() -> None:
+    code = (
+        "import sys, service.main, service.encoders.onnxruntime, service.encoders.triton; "
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SGUARDO_MAX_BATCH_SIZE", "8")
+    monkeypatch.setenv("SGUARDO_LIMITS__MAX_TEXT_CHARS", "77")
+    monkeypatch.setenv(
+        "SGUARDO_EXECUTION_PROVIDERS", '["CUDAExecutionProvider","CPUExecutionProvider"]'
+    )
+    settings = Settings()
+    assert settings.max_batch_size == 8 and settings.limits.max_text_chars == 77
+    assert settings.execution_providers[0] == "CUDAExecutionProvider"
+    assert settings.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize("broken", ["missing", "altered"])
+def test_startup_refuses_an_unusable_bundle_with_a_clear_message(
+    broken: str, tiny_bundle_dir: Path, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "bundle"
+    if broken == "altered":
+        bundle.mkdir()
+        for f in tiny_bundle_dir.iterdir():
+            (bundle / f.name).write_bytes(f.read_bytes())
+        (bundle / "tokenizer.json").write_text("{}")
+    app = create_app(Settings(bundle_path=bundle, store_path=tmp_path / "store"))
+
+    async def start() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    with pytest.raises(StartupError, match="bundle.json is missing|altered") as error:
+        asyncio.run(start())
+    assert str(error.value).startswith("cannot start:")
+
+
+def test_json_logs_carry_the_request_id() -> None:
+    record = logging.makeLogRecord({"msg": "ciao %s", "args": ("mondo",), "levelname": "INFO"})
+    record.status = 200
+    token = request_id_var.set("req-1")
+    try:
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id_var.reset(token)
+    assert line["message"] == "ciao mondo" and line["request_id"] == "req-1"
+    assert line["status"] == 200 and line["level"] == "INFO"
