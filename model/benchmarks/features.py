@@ -122,7 +122,7 @@ class BackboneFeatures:
                 for start in range(0, len(order), BATCH):
                     chunk = order[start : start + BATCH]
                     tokens = self.model.tokenizer([texts[i] for i in chunk])
-                    out[chunk] = session.run(None, tokens)[0]  # type: ignore[attr-defined]
+                    out[chunk] = session.run(None, tokens)[0]
                     progress.advance(task, len(chunk))
             return out
 
@@ -142,7 +142,7 @@ class BackboneFeatures:
                     batch = np.stack(
                         [pixels(i) for i in range(start, min(start + BATCH, len(identity)))]
                     )
-                    rows.append(session.run(None, {"pixel_values": batch})[0])  # type: ignore[attr-defined]
+                    rows.append(session.run(None, {"pixel_values": batch})[0])
                     progress.advance(task, len(batch))
             return np.concatenate(rows)
 

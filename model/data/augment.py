@@ -107,7 +107,7 @@ class TrainAugment:
     def _perspective(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         w, h = image.size
         dw, dh = self.perspective * w / 2, self.perspective * h / 2
-        start = [(0, 0), (w - 1, 0), (w - 1, h - 1), (0, h - 1)]
+        start = [(0.0, 0.0), (w - 1.0, 0.0), (w - 1.0, h - 1.0), (0.0, h - 1.0)]
         end = [
             (x + sgx * float(rng.uniform(0, dw)), y + sgy * float(rng.uniform(0, dh)))
             for (x, y), (sgx, sgy) in zip(start, [(1, 1), (-1, 1), (-1, -1), (1, -1)], strict=True)

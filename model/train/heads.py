@@ -67,12 +67,13 @@ def train_heads_on_features(
     result = HeadTrainingResult(steps=total)
     for _ in range(config.epochs):
         order = rng.permutation(n_images)
-        view = rng.integers(n_views, size=n_images)
+        view = torch.from_numpy(rng.integers(n_views, size=n_images))
         caption = [int(rng.integers(len(caption_features[i]))) for i in range(n_images)]
         epoch_losses = []
         for b in range(steps_per_epoch):
             idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-            image_x = views[idx, view[idx]]
+            rows = torch.from_numpy(idx)
+            image_x = views[rows, view[rows]]
             text_x = torch.from_numpy(np.stack([caption_features[i][caption[i]] for i in idx]))
             image_emb = F.normalize(model.visual_projection(image_x), dim=-1)
             text_emb = F.normalize(model.text_projection(text_x), dim=-1)

@@ -118,7 +118,7 @@ class Trainer:
             self.dataset = ImageCaptionDataset(
                 records, self.model.image_preprocessor, augment, config.seed
             )
-            self.sampler = DistributedSampler(
+            self.sampler: DistributedSampler = DistributedSampler(
                 self.dataset, self.world, self.rank, shuffle=True, seed=config.seed, drop_last=True
             )
             batches = len(self.sampler) // self.local_batch
@@ -200,7 +200,7 @@ class Trainer:
         writer = self._tensorboard()
         result = TrainResult(self.model, self.output_dir, step)
         phase: tuple[bool, bool] | None = None
-        wrapped = self.model
+        wrapped: torch.nn.Module = self.model
         progress = TrainProgress(self.total_steps, step, enabled=config.progress and self.rank == 0)
         with progress:
             while step < self.total_steps:
