@@ -73,7 +73,7 @@ def test_italian_query_finds_the_demo_photo(fresh_serve: str, query: str, filena
 def test_page_shows_the_cat_first(fresh_serve: str, page: Any) -> None:
     page.goto(fresh_serve + "/")
     page.get_by_label("Descrivi l’immagine che cerchi").fill("un gatto")
-    page.get_by_role("button", name="Cerca").click()
+    page.get_by_role("button", name="Cerca", exact=True).click()
     page.wait_for_function(
         "() => [...document.querySelectorAll('#results li.result img')]"
         ".some((img) => img.complete && img.naturalWidth > 0)"

@@ -60,7 +60,7 @@ def test_text_search_shows_thumbnails_and_scores(
     page.goto(live_server.url + "/")
     assert page.title().startswith("Sguardo")
     page.get_by_label("Descrivi l’immagine che cerchi").fill("un gatto sul divano")
-    page.get_by_role("button", name="Cerca").click()
+    page.get_by_role("button", name="Cerca", exact=True).click()
     page.wait_for_function(ALL_THUMBNAILS_LOADED)
     assert sorted(result_ids(page)) == sorted(point_id for _, point_id in gallery)
     scores = page.locator("#results .score").all_inner_texts()
@@ -100,7 +100,7 @@ def test_upload_form_indexes_new_images(
     page.goto(live_server.url + "/")
     page.get_by_label("Immagini da indicizzare").set_input_files(str(photo))
     page.get_by_label("Titolo (facoltativo)").fill("Foto caricata dal test")
-    page.get_by_role("button", name="Indicizza").click()
+    page.get_by_role("button", name="Indicizza", exact=True).click()
     page.wait_for_function(
         "() => document.getElementById('upload-status').textContent.startsWith('Indicizzate 1')"
     )
@@ -116,13 +116,13 @@ def test_upload_form_indexes_new_images(
 def test_uploads_and_reads_with_an_api_key(page: Any, keyed_server: Any, shared_data: Path) -> None:
     photo = coco_photos(shared_data)[20]
     page.goto(keyed_server.url + "/")
-    upload = page.get_by_role("button", name="Indicizza")
+    upload = page.get_by_role("button", name="Indicizza", exact=True)
     page.wait_for_function("() => !document.getElementById('upload-locked').hidden")
     assert upload.is_disabled()
 
-    page.get_by_text("Impostazioni").click()
+    page.get_by_text("Impostazioni", exact=True).click()
     page.get_by_label("Chiave API (resta solo in questo browser)").fill("segreto")
-    page.get_by_role("button", name="Salva").click()
+    page.get_by_role("button", name="Salva", exact=True).click()
     assert upload.is_enabled()
     page.get_by_label("Immagini da indicizzare").set_input_files(str(photo))
     upload.click()
@@ -131,6 +131,6 @@ def test_uploads_and_reads_with_an_api_key(page: Any, keyed_server: Any, shared_
     )
     # Thumbnails need the key too: the page fetches them with it.
     page.get_by_label("Descrivi l’immagine che cerchi").fill("una foto")
-    page.get_by_role("button", name="Cerca").click()
+    page.get_by_role("button", name="Cerca", exact=True).click()
     page.wait_for_function(ALL_THUMBNAILS_LOADED)
     assert result_ids(page) == [point_id_for_bytes(photo.read_bytes())]
