@@ -61,8 +61,6 @@ class Settings(BaseSettings):
     qdrant_api_key: str | None = None
     qdrant_prefer_grpc: bool = True
     collection: str = "images"
-    # `sguardo serve` indexes the demo photos into an empty collection.
-    demo_gallery: bool = True
 
     # Access
     api_key: str | None = None
