@@ -29,7 +29,7 @@ class RecordingInfer:
         return rows_for(items)
 
 
-async def _with_batcher(batcher: DynamicBatcher, coro_factory):  # type: ignore[no-untyped-def]
+async def _with_batcher(batcher: DynamicBatcher, coro_factory):
     batcher.start()
     try:
         return await coro_factory()

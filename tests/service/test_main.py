@@ -54,7 +54,7 @@ def test_startup_refuses_an_unusable_bundle_with_a_clear_message(
         async with app.router.lifespan_context(app):
             pass
 
-    with pytest.raises(StartupError, match="bundle.json is missing|altered") as error:
+    with pytest.raises(StartupError, match=r"bundle\.json is missing|altered") as error:
         asyncio.run(start())
     assert str(error.value).startswith("cannot start:")
 

@@ -66,7 +66,7 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def assert_error(response, status: int, code: str, contains: str = "") -> None:  # type: ignore[no-untyped-def]
+def assert_error(response, status: int, code: str, contains: str = "") -> None:
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert error["code"] == code, error

@@ -65,12 +65,17 @@ def triton_server(tiny_bundle_dir: Path) -> Iterator[tuple[int, int]]:
     # The Python backend stub links the system libpython; make it load the interpreter's own.
     libdir = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     env = {**os.environ, "LD_LIBRARY_PATH": f"{libdir}:{os.environ.get('LD_LIBRARY_PATH', '')}"}
     process = subprocess.Popen(
         [python, str(SERVER_SCRIPT), str(tiny_bundle_dir), *map(str, ports)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
         start_new_session=True,
     )
     try:
@@ -80,7 +85,7 @@ def triton_server(tiny_bundle_dir: Path) -> Iterator[tuple[int, int]]:
         while time.monotonic() < deadline:
             line = process.stdout.readline()
             lines.append(line)
-            if line.strip() == "READY" or not line and process.poll() is not None:
+            if line.strip() == "READY" or (not line and process.poll() is not None):
                 break
         if process.poll() is not None:
             pytest.fail("PyTriton server died:\n" + "".join(lines[-40:]))
@@ -120,7 +125,9 @@ def test_triton_returns_the_onnxruntime_vectors(
         [bundle.image_preprocessor().decode(p.read_bytes()) for p in photos]
     )
     np.testing.assert_allclose(triton.encode_images(pixels), local.encode_images(pixels), atol=1e-5)
-    assert triton.info.backend == "triton" and triton.info.active_providers == [f"triton-{protocol}"]
+    assert triton.info.backend == "triton" and triton.info.active_providers == [
+        f"triton-{protocol}"
+    ]
     triton.close()
 
 
@@ -129,7 +136,10 @@ def test_the_service_embeds_through_triton(
 ) -> None:
     def settings(**extra: object) -> Settings:
         return Settings(
-            bundle_path=tiny_bundle_dir, store_path=tmp_path / "store", log_level="WARNING", **extra  # type: ignore[arg-type]
+            bundle_path=tiny_bundle_dir,
+            store_path=tmp_path / "store",
+            log_level="WARNING",
+            **extra,  # type: ignore[arg-type]
         )
 
     async def embed(app_settings: Settings) -> tuple[list[list[float]], dict[str, object]]:
@@ -143,8 +153,13 @@ def test_the_service_embeds_through_triton(
         return [r.json()["text_vectors"][0] for r in responses], version
 
     via_triton, version = asyncio.run(
-        embed(settings(encoder_backend="triton", triton_url=f"127.0.0.1:{triton_server[1]}",
-                       triton_protocol="grpc"))
+        embed(
+            settings(
+                encoder_backend="triton",
+                triton_url=f"127.0.0.1:{triton_server[1]}",
+                triton_protocol="grpc",
+            )
+        )
     )
     shutil.rmtree(tmp_path / "store")
     via_ort, _ = asyncio.run(embed(settings()))

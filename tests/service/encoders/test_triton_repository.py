@@ -8,6 +8,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from model.bundle.bundle import Bundle
+from model.bundle.manifest import Tower
 from service.encoders.triton_repository import TritonModelOptions, write_model_repository
 
 
@@ -16,8 +17,9 @@ def test_repository_layout_and_configs(tiny_bundle_dir: Path, tmp_path: Path) ->
     options = TritonModelOptions(max_batch_size=32, instance_kind="KIND_CPU", tensorrt=True)
     written = write_model_repository(bundle, tmp_path / "models", options=options)
     assert set(written) == {"sguardo_text", "sguardo_vision"}
+    towers: dict[str, Tower] = {"sguardo_text": "text", "sguardo_vision": "vision"}
     for name, directory in written.items():
-        tower = "text" if name.endswith("text") else "vision"
+        tower = towers[name]
         onnx = directory / "1" / "model.onnx"
         assert onnx.read_bytes() == bundle.onnx_path(tower).read_bytes()
         config = text_format.Parse(

@@ -42,7 +42,9 @@ def test_classify_multipart_with_custom_templates(client: TestClient, jpegs: lis
 def test_classify_errors(make_client: MakeClient, jpegs: list[bytes]) -> None:
     client = make_client(limits={"max_labels": 3})
     image = b64(jpegs[0])
-    assert_error(client.post("/classify", json={"image": image, "labels": []}), 422, "validation_error")
+    assert_error(
+        client.post("/classify", json={"image": image, "labels": []}), 422, "validation_error"
+    )
     blank = client.post("/classify", json={"image": image, "labels": [" "]})
     assert_error(blank, 422, "validation_error", "non-empty")
     too_many = client.post("/classify", json={"image": image, "labels": LABELS})

@@ -132,7 +132,9 @@ def test_protected_reads_need_the_key(make_client: MakeClient) -> None:
     assert_error(response, 403, "forbidden")
     ok = client.post("/embed", json={"texts": ["x"]}, headers={"X-API-Key": "segreto"})
     assert ok.status_code == 200
-    bearer = client.post("/embed", json={"texts": ["x"]}, headers={"Authorization": "Bearer segreto"})
+    bearer = client.post(
+        "/embed", json={"texts": ["x"]}, headers={"Authorization": "Bearer segreto"}
+    )
     assert bearer.status_code == 200
 
 

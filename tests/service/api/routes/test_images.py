@@ -13,7 +13,7 @@ from service.store.ids import point_id_for_bytes
 from ..conftest import MakeClient, assert_error, b64
 
 
-def index_json(client: TestClient, images: list[bytes], **extra: object):  # type: ignore[no-untyped-def]
+def index_json(client: TestClient, images: list[bytes], **extra: object):
     items = [{"image": b64(x), "filename": f"foto{i}.jpg", **extra} for i, x in enumerate(images)]
     return client.post("/images", json={"images": items})
 
@@ -70,9 +70,7 @@ def test_multipart_with_per_file_metadata(client: TestClient, jpegs: list[bytes]
     assert client.get(f"/images/{ids[1]}").json()["payload"]["filename"] == "scatto1.jpg"
 
 
-def test_multipart_with_one_metadata_object_for_all(
-    client: TestClient, jpegs: list[bytes]
-) -> None:
+def test_multipart_with_one_metadata_object_for_all(client: TestClient, jpegs: list[bytes]) -> None:
     files = [("images", (f"{i}.jpg", jpegs[i], "image/jpeg")) for i in range(2)]
     response = client.post("/images", files=files, data={"metadata": '{"album": "mare"}'})
     ids = [x["id"] for x in response.json()["images"]]

@@ -15,7 +15,11 @@ from ..conftest import MakeClient, assert_error, b64
 @pytest.fixture
 def gallery(client: TestClient, jpegs: list[bytes]) -> list[str]:
     items = [
-        {"image": b64(x), "filename": f"{i}.jpg", "metadata": {"album": "mare" if i < 3 else "monti"}}
+        {
+            "image": b64(x),
+            "filename": f"{i}.jpg",
+            "metadata": {"album": "mare" if i < 3 else "monti"},
+        }
         for i, x in enumerate(jpegs[:6])
     ]
     response = client.post("/images", json={"images": items})
@@ -105,7 +109,9 @@ def test_store_down_is_503(client: TestClient, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_real_unreachable_qdrant_server_is_503(make_client: MakeClient) -> None:
-    client = make_client(store_kind="qdrant", qdrant_url="http://127.0.0.1:9", qdrant_prefer_grpc=False)
+    client = make_client(
+        store_kind="qdrant", qdrant_url="http://127.0.0.1:9", qdrant_prefer_grpc=False
+    )
     assert client.post("/embed", json={"texts": ["ancora funziona"]}).status_code == 200
     assert_error(client.post("/search", json={"text": "gatto"}), 503, "store_unavailable")
     assert client.get("/readyz").status_code == 503
