@@ -14,7 +14,6 @@ from service.metrics import Metrics, MetricsMiddleware
 from service.services import build_services, service_version
 from service.settings import Settings
 from service.web.routes import mount_web
-from service.web.routes import mount_web
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,7 +39,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(api_router)
-    mount_web(app)
     mount_web(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
