@@ -2,8 +2,10 @@
 
 Callers submit their items and await their own rows. A single worker collects waiting
 items until `max_batch_size` rows or `max_wait_ms` have passed, runs one inference off the
-event loop and hands each caller its slice. The queue is bounded in items: beyond
-`max_queue` a caller gets `Overloaded` (HTTP 503 + Retry-After) instead of unbounded memory.
+event loop and hands each caller its slice. While one batch runs the next one queues up, and
+the worker only waits for company when callers overlap, so a lone caller is not delayed.
+The queue is bounded in items: beyond `max_queue` a caller gets `Overloaded` (HTTP 503 +
+Retry-After) instead of unbounded memory.
 """
 
 from __future__ import annotations
@@ -68,6 +70,11 @@ class DynamicBatcher(Generic[T]):
         self._arrived = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._batch_seconds = 0.05  # running estimate, for Retry-After
+        # Waiting for company only pays when callers overlap; a lone caller would just be
+        # delayed by max_wait_ms. Overlap shows as several callers in one batch, or as
+        # arrivals while a batch runs.
+        self._overlapping = False
+        self._running = False
 
     @property
     def queued_items(self) -> int:
@@ -102,6 +109,8 @@ class DynamicBatcher(Generic[T]):
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(items, future, rows=[None] * len(items)))
         self._set_queued(self._queued_items + len(items))
+        if self._running:
+            self._overlapping = True
         self._arrived.set()
         return await future
 
@@ -118,7 +127,7 @@ class DynamicBatcher(Generic[T]):
         loop = asyncio.get_running_loop()
         while True:
             await self._arrived.wait()
-            deadline = loop.time() + self.max_wait
+            deadline = loop.time() + (self.max_wait if self._overlapping else 0.0)
             # Wait a little for company, unless a full batch is already there.
             while self._queued_items < self.max_batch_size:
                 remaining = deadline - loop.time()
@@ -133,7 +142,12 @@ class DynamicBatcher(Generic[T]):
             if not self._queue:
                 self._arrived.clear()
             if batch:
-                await self._run_batch(batch)
+                self._overlapping = len(batch) > 1  # more than one caller in this batch
+                self._running = True
+                try:
+                    await self._run_batch(batch)
+                finally:
+                    self._running = False
 
     def _take(self) -> list[tuple[_Pending[T], int, int]]:
         """Up to max_batch_size items from the head of the queue, as (pending, start, stop)."""

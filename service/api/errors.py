@@ -67,7 +67,9 @@ _STATUS_CODES = {
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        if exc.status in (401, 403, 413):  # refused before any work was done
+            request.app.state.metrics.rejected.labels(exc.code).inc()
         return error_response(exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(RequestValidationError)

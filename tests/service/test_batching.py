@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,19 @@ def test_batching_off_runs_one_item_per_inference() -> None:
     assert all(len(b) == 1 for b in infer.batches) and len(infer.batches) == 8
     for i, result in enumerate(results):
         np.testing.assert_array_equal(result, rows_for([float(i)]))
+
+
+def test_a_lone_caller_is_not_kept_waiting_for_company() -> None:
+    batcher = DynamicBatcher("text", RecordingInfer(), max_batch_size=32, max_wait_ms=500)
+
+    async def run() -> float:
+        await batcher.submit([0.0])  # warm
+        started = time.perf_counter()
+        for i in range(5):
+            await batcher.submit([float(i)])
+        return time.perf_counter() - started
+
+    assert asyncio.run(_with_batcher(batcher, run)) < 0.5  # not 5 x 500 ms
 
 
 def test_full_queue_refuses_with_overloaded_and_a_retry_hint() -> None:

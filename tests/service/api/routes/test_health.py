@@ -30,7 +30,9 @@ def test_version(client: TestClient) -> None:
 def test_metrics(client: TestClient) -> None:
     client.post("/embed", json={"texts": ["ciao"]})
     client.post("/embed", json={})
+    client.post("/embed", json={"texts": ["x" * 2000]})
     text = client.get("/metrics").text
+    assert 'sguardo_rejected_requests_total{reason="payload_too_large"} 1.0' in text
     assert 'sguardo_requests_total{endpoint="/embed",method="POST",status="200"} 1.0' in text
     assert 'sguardo_requests_total{endpoint="/embed",method="POST",status="422"} 1.0' in text
     assert 'sguardo_request_duration_seconds_bucket{endpoint="/embed"' in text
