@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -106,14 +106,20 @@ class TrainConfig(BaseModel):
 
 
 def _set_dotted(target: dict, key: str, value: object) -> None:
+    """`a.b.c=value`; a numeric part indexes a list (`data.0.images=...`)."""
+    node: Any = target
     *parents, last = key.split(".")
     for part in parents:
-        node = target.get(part)
-        if not isinstance(node, dict):
-            node = {} if node is None else node
-            target[part] = node
-        target = node
-    target[last] = value
+        if isinstance(node, list):
+            node = node[int(part)]
+            continue
+        if not isinstance(node.get(part), dict | list):
+            node[part] = {}
+        node = node[part]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
 
 
 def load_train_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
