@@ -16,15 +16,23 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from PIL import Image, UnidentifiedImageError
 
 from model.bundle.preprocessing import ImageDecodeError
-from service.indexing import ImageIndexer, ImageInput, MetadataError, check_metadata
+from service.indexing import ImageInput, IndexedImage, MetadataError, check_metadata
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 MANIFEST_SUFFIXES = frozenset({".jsonl", ".ndjson"})
+
+
+class Indexer(Protocol):
+    """`ImageIndexer` in-process, or `RemoteIndexer` through a running service."""
+
+    async def index(self, items: Sequence[ImageInput]) -> list[IndexedImage]:
+        """Raises ImageDecodeError when an item cannot be decoded."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -140,7 +148,7 @@ def _chunks(items: Sequence[Source], size: int) -> Iterator[Sequence[Source]]:
 
 
 async def _index_one_by_one(
-    indexer: ImageIndexer, items: list[tuple[str, ImageInput]], report: IndexReport
+    indexer: Indexer, items: list[tuple[str, ImageInput]], report: IndexReport
 ) -> None:
     """A batch failed to decode: find the culprits, index the rest."""
     for label, item in items:
@@ -155,7 +163,7 @@ async def _index_one_by_one(
 
 
 async def index_sources(
-    indexer: ImageIndexer,
+    indexer: Indexer,
     sources: Sequence[Source],
     limits: Limits,
     *,

@@ -1,13 +1,15 @@
-"""`sguardo index DIR_OR_MANIFEST`: bulk indexing in-process, straight into the configured store.
+"""`sguardo index DIR_OR_MANIFEST`: bulk indexing into the configured store, or through a
+running service with `--url`.
 
-It opens the store itself, so against the embedded store run it while `sguardo serve` is
-stopped (the embedded engine allows one process); against a Qdrant server both can run.
+In-process, it opens the store itself: the embedded store admits one process, so while
+`sguardo serve` runs on it, index through the service (`--url http://127.0.0.1:8000`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,39 +29,86 @@ from rich.table import Table
 from service.settings import Settings
 
 if TYPE_CHECKING:  # the serving stack is imported when the command runs, not by `sguardo --help`
-    from service.bulk_index import IndexReport, Skipped, Source
+    from service.bulk_index import Indexer, IndexReport, Skipped, Source
 
 console = Console(stderr=True)
 
 
-async def _run(
-    settings: Settings, sources: list[Source], batch_size: int, workers: int, progress: Progress
+class IndexFailed(Exception):
+    """Indexing could not start or had to stop; the message says what to do."""
+
+
+async def _index_with(
+    indexer: Indexer,
+    settings: Settings,
+    sources: list[Source],
+    batch_size: int,
+    workers: int,
+    advance: Callable[[int], None],
 ) -> IndexReport:
     from service.bulk_index import Limits, index_sources
-    from service.metrics import Metrics
-    from service.services import build_services
 
-    services = await build_services(settings, Metrics())
+    limits = Limits(settings.limits.max_image_bytes, settings.limits.max_image_pixels)
+    return await index_sources(
+        indexer, sources, limits, batch_size=batch_size, workers=workers, on_progress=advance
+    )
+
+
+async def _run_in_process(
+    settings: Settings,
+    sources: list[Source],
+    batch_size: int,
+    workers: int,
+    advance: Callable[[int], None],
+) -> IndexReport:
+    from service.metrics import Metrics
+    from service.services import StartupError, build_services
+
     try:
-        task = progress.add_task("Indicizzazione", total=len(sources))
-        limits = Limits(settings.limits.max_image_bytes, settings.limits.max_image_pixels)
-        return await index_sources(
-            services.indexer,
-            sources,
-            limits,
-            batch_size=batch_size,
-            workers=workers,
-            on_progress=lambda n: progress.advance(task, n),
+        services = await build_services(settings, Metrics())
+    except StartupError as exc:
+        hint = (
+            " If `sguardo serve` is running on it, index through the service instead: "
+            f"`sguardo index --url http://{settings.host}:{settings.port} ...`."
+            if "another process" in str(exc)
+            else ""
         )
+        raise IndexFailed(f"{exc}.{hint}") from exc
+    try:
+        return await _index_with(services.indexer, settings, sources, batch_size, workers, advance)
     finally:
         await services.close()
 
 
-def print_summary(report: IndexReport, skipped_before: list[Skipped], collection: str) -> None:
+async def _run_remote(
+    url: str,
+    api_key: str | None,
+    settings: Settings,
+    sources: list[Source],
+    batch_size: int,
+    workers: int,
+    advance: Callable[[int], None],
+) -> IndexReport:
+    import httpx
+
+    from service.bulk_index_remote import RemoteIndexer, RemoteIndexError, remote_client
+
+    async with remote_client(url, api_key) as client:
+        try:
+            return await _index_with(
+                RemoteIndexer(client), settings, sources, batch_size, workers, advance
+            )
+        except RemoteIndexError as exc:
+            raise IndexFailed(str(exc)) from exc
+        except httpx.TransportError as exc:
+            raise IndexFailed(f"cannot reach the service at {url}: {exc}") from exc
+
+
+def print_summary(report: IndexReport, skipped_before: list[Skipped], target: str) -> None:
     skipped = skipped_before + report.skipped
     console.print(
         f"[bold]{report.indexed}[/] indexed, [bold]{report.already_present}[/] already in "
-        f"collection {collection!r}, [bold]{len(skipped)}[/] skipped."
+        f"{escape(target)}, [bold]{len(skipped)}[/] skipped."
     )
     if skipped:
         table = Table(title="Skipped files", title_justify="left")
@@ -74,7 +123,15 @@ def index(
     source: Annotated[
         Path, typer.Argument(help="A folder of images, or a JSON Lines manifest of {image, ...}.")
     ],
-    batch_size: Annotated[int, typer.Option(min=1, help="Images embedded per batch.")] = 32,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Index through a running service (POST /images) instead of in-process."),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="SGUARDO_API_KEY", help="The service's API key, with --url."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=64, help="Images per batch.")] = 32,
     workers: Annotated[
         int, typer.Option(min=1, help="Batches read and decoded in parallel.")
     ] = min(4, os.cpu_count() or 1),
@@ -82,7 +139,6 @@ def index(
 ) -> None:
     """Index a folder or a manifest of images. Safe to re-run: indexed images are skipped."""
     from service.bulk_index import collect_sources
-    from service.services import StartupError
 
     settings = Settings()
     try:
@@ -99,11 +155,22 @@ def index(
     )
     try:
         with Progress(*columns, console=console) as progress:
-            report = asyncio.run(_run(settings, sources, batch_size, workers, progress))
-    except StartupError as exc:
+            task = progress.add_task("Indicizzazione", total=len(sources))
+
+            def advance(count: int) -> None:
+                progress.advance(task, count)
+
+            if url:
+                run = _run_remote(url, api_key, settings, sources, batch_size, workers, advance)
+            else:
+                run = _run_in_process(settings, sources, batch_size, workers, advance)
+            report = asyncio.run(run)
+    except IndexFailed as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
+        console.print("What was indexed before the error is stored; run again to resume.")
         raise typer.Exit(1) from exc
     except KeyboardInterrupt:
         console.print("Interrupted: what was indexed is stored; run the same command to resume.")
         raise typer.Exit(130) from None
-    print_summary(report, skipped, settings.collection)
+    target = url or f"collection {settings.collection!r}"
+    print_summary(report, skipped, target)

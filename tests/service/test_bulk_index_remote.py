@@ -1,0 +1,94 @@
+"""`sguardo index --url`: the same bulk indexing through a running service's POST /images."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from typer.testing import CliRunner
+
+from service.cli import app
+from service.main import create_app
+from service.settings import Settings
+from service.store.ids import point_id_for_bytes
+
+
+class _ThreadServer(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # not the main thread
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(tiny_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    settings = Settings(
+        bundle_path=tiny_bundle_dir,
+        store_path=tmp_path_factory.mktemp("remote-store"),
+        max_wait_ms=1,
+        api_key="chiave",
+        port=port,
+    )
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    uv = _ThreadServer(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not uv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        yield settings
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=15)
+
+
+def invoke(settings: Settings, *args: str) -> tuple[int, str]:
+    env = {
+        "SGUARDO_BUNDLE_PATH": str(settings.bundle_path),
+        "SGUARDO_STORE_PATH": str(settings.store_path),
+        "COLUMNS": "200",
+    }
+    result = CliRunner().invoke(app, ["index", *args], env=env)
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_index_through_the_service(server: Settings, tmp_path: Path, shared_data: Path) -> None:
+    photos = sorted((shared_data / "coco128" / "images" / "val2017").glob("*.jpg"))[30:35]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in photos:
+        shutil.copy(photo, folder / photo.name)
+    data = photos[0].read_bytes()
+    (folder / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    (folder / "readme.md").write_text("# not an image")
+    url = f"http://127.0.0.1:{server.port}"
+
+    code, output = invoke(server, str(folder), "--url", url)
+    assert code == 1 and "API key" in output  # the service wants its key
+
+    code, output = invoke(
+        server, str(folder), "--url", url, "--api-key", "chiave", "--batch-size", "2"
+    )
+    assert code == 0, output
+    assert "5 indexed, 0 already" in output and "2 skipped" in output
+    assert "truncated.jpg" in output and "cannot decode" in output
+    for photo in photos:
+        point_id = point_id_for_bytes(photo.read_bytes())
+        assert httpx.get(f"{url}/images/{point_id}", timeout=30).status_code == 200
+
+    code, output = invoke(server, str(folder), "--url", url, "--api-key", "chiave")
+    assert code == 0 and "0 indexed, 5 already" in output
+
+    # In-process against the store the service holds: refused, with the way out.
+    code, output = invoke(server, str(folder))
+    assert code == 1 and "--url" in output and "another process" in output
