@@ -83,7 +83,9 @@ class VectorStore(Protocol):
     def retrieve(
         self, alias: str, ids: Sequence[str], *, with_vectors: bool = False
     ) -> list[Point]:
-        """The points that exist, in the order asked; missing ids are left out."""
+        """The points that exist, in the order asked; missing ids are left out. Vectors come
+        back unit-length (cosine collections store them normalised), or empty without
+        `with_vectors`."""
         ...
 
     def delete(self, alias: str, ids: Sequence[str]) -> int:
