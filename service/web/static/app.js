@@ -117,6 +117,11 @@ async function searchByImage(file) {
     setStatus("Il file trascinato non è un’immagine.", true);
     return;
   }
+  const preview = $("query-preview");
+  if (preview.src) URL.revokeObjectURL(preview.src);
+  preview.src = URL.createObjectURL(file);
+  preview.alt = `Immagine cercata: ${file.name}`;
+  preview.hidden = false;
   await search({ image: await fileToBase64(file) }, `immagini simili a «${file.name}»`);
 }
 
@@ -201,8 +206,15 @@ document.addEventListener("DOMContentLoaded", () => {
   $("search-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const text = $("query").value.trim();
+    $("query-preview").hidden = true;
     if (text) search({ text }, `«${text}»`);
   });
+  for (const example of document.querySelectorAll(".example")) {
+    example.addEventListener("click", () => {
+      $("query").value = example.textContent;
+      $("search-form").requestSubmit();
+    });
+  }
   $("upload-form").addEventListener("submit", upload);
   setUpDropzone();
   loadConfig();

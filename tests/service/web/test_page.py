@@ -134,3 +134,13 @@ def test_uploads_and_reads_with_an_api_key(page: Any, keyed_server: Any, shared_
     page.get_by_role("button", name="Cerca", exact=True).click()
     page.wait_for_function(ALL_THUMBNAILS_LOADED)
     assert result_ids(page) == [point_id_for_bytes(photo.read_bytes())]
+
+
+def test_example_queries_search(
+    page: Any, live_server: Any, gallery: list[tuple[Path, str]]
+) -> None:
+    page.goto(live_server.url + "/")
+    page.get_by_role("button", name="un gatto", exact=True).click()
+    page.wait_for_function(ALL_THUMBNAILS_LOADED)
+    assert page.get_by_label("Descrivi l’immagine che cerchi").input_value() == "un gatto"
+    assert "«un gatto»" in page.locator("#status").inner_text()
