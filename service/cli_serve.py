@@ -43,10 +43,26 @@ def _is_demo_bundle(directory: Path) -> bool:
     return directory.expanduser().resolve() == paths.demo_bundle_dir().resolve()
 
 
+def _warn_if_older_than_demo_model(directory: Path) -> None:
+    """An updated checkout may carry newer trained heads than the cached demo bundle."""
+    model_files = [p for p in paths.DEMO_MODEL_DIR.glob("*") if p.is_file()]
+    if not model_files:
+        return
+    newest = max(p.stat().st_mtime for p in model_files)
+    if newest > (directory / MANIFEST_NAME).stat().st_mtime:
+        console.print(
+            f"[yellow]warning:[/] the demo bundle at {directory} is older than the demo model "
+            f"in {paths.DEMO_MODEL_DIR}; refresh it with `sguardo export --overwrite` (then "
+            "re-index: a collection belongs to the bundle that built it)."
+        )
+
+
 def ensure_bundle(settings: Settings) -> None:
     """Make sure `settings.bundle_path` holds a bundle, exporting the demo one if needed."""
     directory = settings.bundle_path
     if _has_bundle(directory):
+        if _is_demo_bundle(directory):
+            _warn_if_older_than_demo_model(directory)
         return
     if not _is_demo_bundle(directory):
         raise BundleUnavailable(
@@ -82,8 +98,12 @@ def seed_demo_gallery_on_startup(app: FastAPI) -> None:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with inner(app):
             from service.demo_gallery import seed_if_empty
+            from service.store.base import StoreError
 
-            await seed_if_empty(app.state.services)
+            try:
+                await seed_if_empty(app.state.services)
+            except StoreError as exc:  # e.g. the collection belongs to another bundle
+                logger.warning("demo gallery not indexed: %s", exc)
             yield
 
     app.router.lifespan_context = lifespan

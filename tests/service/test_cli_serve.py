@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -69,3 +70,22 @@ def test_missing_demo_bundle_is_exported_in_a_subprocess(
 
 def test_existing_bundle_is_used(tiny_bundle_dir: Path) -> None:
     cli_serve.ensure_bundle(Settings(bundle_path=tiny_bundle_dir))
+
+
+def test_demo_bundle_older_than_the_demo_model_is_flagged(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = cache / "bundles" / "demo"
+    bundle.mkdir(parents=True)
+    (bundle / "bundle.json").write_text("{}")
+    demo_model = tmp_path / "demo_model"
+    demo_model.mkdir()
+    (demo_model / "heads.safetensors").write_bytes(b"new heads")
+    os.utime(bundle / "bundle.json", (1_000_000, 1_000_000))
+    monkeypatch.setattr(cli_serve.paths, "DEMO_MODEL_DIR", demo_model)
+    cli_serve.ensure_bundle(Settings())
+    assert "sguardo export --overwrite" in " ".join(capsys.readouterr().err.split())
+    os.utime(bundle / "bundle.json")  # exported after the heads: no warning
+    os.utime(demo_model / "heads.safetensors", (1_000_000, 1_000_000))
+    cli_serve.ensure_bundle(Settings())
+    assert "warning" not in capsys.readouterr().err
