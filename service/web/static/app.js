@@ -152,8 +152,8 @@ async function upload(event) {
 }
 
 function refreshUploadAccess() {
-  const locked = config.uploads_enabled === false || (config.uploads_require_key && !apiKey());
-  $("upload-locked").hidden = !(config.uploads_require_key && !apiKey());
+  const locked = config.uploads_require_key && !apiKey();
+  $("upload-locked").hidden = !locked;
   for (const el of $("upload-form").elements) el.disabled = locked;
 }
 
