@@ -3,7 +3,9 @@ Italian captions packaged with Sguardo."""
 
 from __future__ import annotations
 
+import gzip
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +50,15 @@ def images_from_dir(directory: Path, limit: int = 16) -> list[bytes]:
 
 
 def captions_from_file(path: Path, limit: int = 32) -> list[str]:
-    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    """One caption a line, or COCO caption JSON (MSCOCO-IT's format, optionally gzipped),
+    sampled evenly across the file."""
+    if path.name.endswith((".json", ".json.gz")):
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as fh:
+            lines = [a["caption"].strip() for a in json.load(fh)["annotations"]]
+    else:
+        lines = [line.strip() for line in path.read_text().splitlines()]
+    lines = [line for line in lines if line]
     if not lines:
         raise ValueError(f"{path} has no captions")
-    return lines[:limit]
+    return lines[:: max(1, len(lines) // limit)][:limit]

