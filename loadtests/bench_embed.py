@@ -114,7 +114,8 @@ async def run_load(
     errors = 0
     sent = 0
     started = time.perf_counter()
-    limits = httpx.Limits(max_connections=concurrency)
+    # Keep every connection alive: reconnecting would be measured as service latency.
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
 
         async def worker() -> None:

@@ -17,6 +17,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -75,6 +76,9 @@ class DynamicBatcher(Generic[T]):
         # arrivals while a batch runs.
         self._overlapping = False
         self._running = False
+        # A thread of its own: inference must not queue behind image decoding, which runs in
+        # the event loop's default executor.
+        self._executor: ThreadPoolExecutor | None = None
 
     @property
     def queued_items(self) -> int:
@@ -82,6 +86,7 @@ class DynamicBatcher(Generic[T]):
 
     def start(self) -> None:
         if self._worker is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"sguardo-{self.tower}")
             self._worker = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
@@ -90,6 +95,9 @@ class DynamicBatcher(Generic[T]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
         for pending in self._queue:
             if not pending.future.done():
                 pending.future.set_exception(RuntimeError(f"{self.tower} batcher stopped"))
@@ -173,7 +181,8 @@ class DynamicBatcher(Generic[T]):
         items = [item for pending, start, stop in batch for item in pending.items[start:stop]]
         started = time.perf_counter()
         try:
-            vectors = await asyncio.to_thread(self._infer, items)
+            loop = asyncio.get_running_loop()
+            vectors = await loop.run_in_executor(self._executor, self._infer, items)
         except Exception as exc:
             logger.exception("%s inference failed for a batch of %d", self.tower, len(items))
             for pending, _, _ in batch:
