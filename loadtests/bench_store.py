@@ -6,6 +6,13 @@ Candidates: Qdrant Edge through `EmbeddedStore` (searched before and after its H
 built), and qdrant-client's local mode on disk (pure Python + NumPy, brute force), which gets
 fewer queries (`--local-queries`) because each one scans every vector. Recall@10 is measured
 against exact NumPy search on the first queries.
+
+Measured 2026-11-22 on the 2-core dev machine under load average ~8 (shared), 100K × 512-d,
+clustered (default): Qdrant Edge HNSW+int8 p50 1.3 ms, p99 13.3 ms, recall@10 1.00, index
+build 65 s, survives restart (p50 2.1 / p99 3.5 ms after); Edge before optimize (brute
+force) p50 36 ms, p99 52 ms; qdrant-client local p50 505 ms, p99 3,983 ms, writes 55-126
+points/s on disk (100K: ~15-30 min). Uniform (`--data uniform`, HNSW's worst case): Edge
+p50 2.6 ms, p99 7.8 ms, but recall@10 0.11.
 """
 
 from __future__ import annotations
