@@ -137,24 +137,40 @@ async def run_load(
 
 
 def bench(args: argparse.Namespace) -> list[Result]:
+    """Both services run side by side and take turns in short rounds, so that a change in the
+    machine's load during the run (shared CPUs) hits batching on and off alike."""
     captions = load_captions(args.data, 512)
     photos = load_photos(args.data, 128)
+    modes = {"on": args.batch_size, "off": 1}
     results = []
-    for label, batch_size in (("on", args.batch_size), ("off", 1)):
-        with tempfile.TemporaryDirectory() as store:
-            process, url = start_server(args.bundle, Path(store), batch_size, args)
-            try:
-                for kind, payloads in (("text", captions), ("image", photos)):
+    with tempfile.TemporaryDirectory() as stores:
+        servers = {
+            label: start_server(args.bundle, Path(stores) / label, size, args)
+            for label, size in modes.items()
+        }
+        try:
+            for kind, payloads in (("text", captions), ("image", photos)):
+                tower = "text" if kind == "text" else "vision"
+                for _, url in servers.values():
                     asyncio.run(run_load(url, kind, payloads, 4, 16, 30))  # warm-up
-                    tower = "text" if kind == "text" else "vision"
-                    for concurrency in args.concurrency:
-                        rows0, calls0 = batch_counters(url, tower)
-                        latencies, errors, seconds = asyncio.run(
-                            run_load(
-                                url, kind, payloads, concurrency, args.requests, args.max_seconds
+                for concurrency in args.concurrency:
+                    per_round = max(args.requests // args.rounds, concurrency)
+                    budget = args.max_seconds / args.rounds
+                    runs: dict[str, list] = {label: [[], 0, 0.0, 0.0, 0.0] for label in modes}
+                    for _ in range(args.rounds):
+                        for label, (_, url) in servers.items():
+                            rows0, calls0 = batch_counters(url, tower)
+                            latencies, errors, seconds = asyncio.run(
+                                run_load(url, kind, payloads, concurrency, per_round, budget)
                             )
-                        )
-                        rows1, calls1 = batch_counters(url, tower)
+                            rows1, calls1 = batch_counters(url, tower)
+                            run = runs[label]
+                            run[0] += latencies
+                            run[1] += errors
+                            run[2] += seconds
+                            run[3] += rows1 - rows0
+                            run[4] += calls1 - calls0
+                    for label, (latencies, errors, seconds, rows, calls) in runs.items():
                         ms = np.asarray(latencies) * 1000
                         result = Result(
                             label,
@@ -166,11 +182,12 @@ def bench(args: argparse.Namespace) -> list[Result]:
                             round(len(latencies) / seconds, 1),
                             round(float(np.percentile(ms, 50)), 1),
                             round(float(np.percentile(ms, 99)), 1),
-                            round((rows1 - rows0) / max(calls1 - calls0, 1), 1),
+                            round(rows / max(calls, 1), 1),
                         )
                         print(result, file=sys.stderr, flush=True)
                         results.append(result)
-            finally:
+        finally:
+            for process, _ in servers.values():
                 process.terminate()
                 process.wait(30)
     return results
@@ -197,6 +214,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--requests", type=int, default=256, help="per scenario, at most")
     parser.add_argument("--max-seconds", type=float, default=30, help="per scenario, at most")
+    parser.add_argument("--rounds", type=int, default=4, help="on/off turns per scenario")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--batch-size", type=int, default=32, help="when batching is on")
     parser.add_argument("--max-wait-ms", type=float, default=5)
