@@ -44,6 +44,9 @@ class OfflineOptions:
     seed: int = 0
     threads: int = 2
     cache_dir: Path | None = None
+    # > 0: evaluate on this many held-out *train* classes instead of dev (recipe selection).
+    holdout_classes: int = 0
+    logit_scale: float = 20.0  # clip-italian's fixed temperature
 
 
 @dataclass
@@ -84,7 +87,11 @@ def run_offline_benchmark(options: OfflineOptions, demo_dir: Path | None = None)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     config = PRESETS["e5-small-effnet-lite0"].model_copy(
-        update={"embed_dim": options.embed_dim, "model_id": DEMO_MODEL_ID}
+        update={
+            "embed_dim": options.embed_dim,
+            "model_id": DEMO_MODEL_ID,
+            "logit_scale": options.logit_scale,
+        }
     )
     torch.manual_seed(options.seed)
     model = DualEncoder.from_config(config).eval()
@@ -164,11 +171,23 @@ def run_offline_benchmark(options: OfflineOptions, demo_dir: Path | None = None)
     caption_features = [train_text[a:b] for a, b in itertools.pairwise(bounds)]
 
     dev_targets = list(range(len(dev_rows)))
-    before = _eval(model, feats, dev_targets, len(templates))
+    eval_templates = len(templates)
+    if options.holdout_classes:
+        # Recipe selection without touching dev: hold out some *train* classes instead, their
+        # class embeddings the mean of their (already encoded) training captions.
+        held = np.random.default_rng([options.seed, 1]).permutation(len(train_rows))
+        held = np.sort(held[: options.holdout_classes])
+        feats["dev_texts"] = np.concatenate([caption_features[i] for i in held])
+        feats["dev_images"] = train_views[held, 0]
+        keep = np.setdiff1d(np.arange(len(train_images)), held)
+        train_views = train_views[keep]
+        caption_features = [caption_features[i] for i in keep]
+        dev_targets, eval_templates = list(range(len(held))), options.train_templates
+    before = _eval(model, feats, dev_targets, eval_templates)
     t0 = time.perf_counter()
     trained = train_heads_on_features(model, train_views, caption_features, options.heads)
     seconds["train_heads"] = time.perf_counter() - t0
-    after = _eval(model, feats, dev_targets, len(templates))
+    after = _eval(model, feats, dev_targets, eval_templates)
     seconds["total"] = time.perf_counter() - start
     training = {
         "train_images": len(train_images),

@@ -20,12 +20,15 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 def offline(
     data: Annotated[Path, typer.Option(help="the shared data folder")] = DEFAULT_DATA,
     embed_dim: Annotated[int, typer.Option(help="joint embedding size")] = 128,
-    epochs: Annotated[int, typer.Option(help="passes over the training images")] = 60,
+    epochs: Annotated[int, typer.Option(help="passes over the training images")] = 30,
     batch_size: int = 128,
     lr: float = 1e-3,
     views: Annotated[int, typer.Option(help="crops per training image (1 clean + augmented)")] = 4,
     train_templates: Annotated[int, typer.Option(help="caption templates per train class")] = 8,
     seed: int = 0,
+    holdout_classes: Annotated[
+        int, typer.Option(help="evaluate on N held-out train classes, not dev (tuning)")
+    ] = 0,
     write_demo: Annotated[
         bool, typer.Option(help="write the trained heads to model/demo_model/")
     ] = False,
@@ -49,6 +52,7 @@ def offline(
         train_templates=train_templates,
         heads=HeadTrainingConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed),
         seed=seed,
+        holdout_classes=holdout_classes,
     )
     target = demo_dir or (DEMO_MODEL_DIR if write_demo else None)
     result = run_offline_benchmark(options, demo_dir=target)
