@@ -37,6 +37,7 @@ class HeadTrainingConfig:
     warmup_steps: int = 50
     seed: int = 0
     whiten_components: int = 0  # 0: train on the raw features
+    whiten_scale: bool = True  # False: only rotate onto the principal directions
 
 
 @dataclass
@@ -45,7 +46,7 @@ class HeadTrainingResult:
     losses: list[float] = field(default_factory=list)  # mean loss per epoch
 
 
-def whitening(features: np.ndarray, components: int) -> np.ndarray:
+def whitening(features: np.ndarray, components: int, scale: bool = True) -> np.ndarray:
     """(components, hidden) linear map: top principal directions of the centred features,
     scaled to unit variance, applied after projecting out the mean direction (a bias-free
     head cannot subtract the mean; it can remove its direction)."""
@@ -54,7 +55,7 @@ def whitening(features: np.ndarray, components: int) -> np.ndarray:
     unit = mean / np.linalg.norm(mean)
     _, singular, vt = np.linalg.svd(x - mean, full_matrices=False)
     k = min(components, len(singular))
-    scaled = vt[:k] / (singular[:k, None] / np.sqrt(len(x)) + 1e-6)
+    scaled = vt[:k] / (singular[:k, None] / np.sqrt(len(x)) + 1e-6) if scale else vt[:k]
     return (scaled @ (np.eye(len(unit)) - np.outer(unit, unit))).astype(np.float32)
 
 
@@ -84,8 +85,14 @@ def train_heads_on_features(
     image_map: np.ndarray | None = None
     text_map: np.ndarray | None = None
     if config.whiten_components:
-        image_map = whitening(image_views.reshape(n_images * n_views, -1), config.whiten_components)
-        text_map = whitening(np.concatenate(list(caption_features)), config.whiten_components)
+        image_map = whitening(
+            image_views.reshape(n_images * n_views, -1),
+            config.whiten_components,
+            config.whiten_scale,
+        )
+        text_map = whitening(
+            np.concatenate(list(caption_features)), config.whiten_components, config.whiten_scale
+        )
         image_views = image_views @ image_map.T
         caption_features = [c @ text_map.T for c in caption_features]
     heads = _Heads(model, image_views.shape[-1], caption_features[0].shape[-1])
@@ -98,7 +105,9 @@ def train_heads_on_features(
         )
     total = steps_per_epoch * config.epochs
     optimizer = build_optimizer(heads, config.optimizer, config.lr, 0.0, config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(config.warmup_steps, total))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(config.warmup_steps, total)
+    )
     scale = model.logit_scale.detach().exp()
     views = torch.from_numpy(np.ascontiguousarray(image_views, dtype=np.float32))
     result = HeadTrainingResult(steps=total)
