@@ -102,6 +102,14 @@ class Trainer:
         if config.grad_checkpointing:
             log.info("gradient checkpointing: %s", enable_gradient_checkpointing(self.model))
         records, shards, self.cleaning = training_records(config)
+        if self.cleaning is not None and self.rank == 0:
+            log.info(
+                "caption cleaning (%s): kept %d, dropped %s, images left without captions %d",
+                self.cleaning.tagger,
+                self.cleaning.kept,
+                dict(self.cleaning.dropped),
+                self.cleaning.images_without_captions,
+            )
         if not records and not shards:
             raise ValueError("no training data: add `data` sources to the config")
         augment = TrainAugment(self.model.image_preprocessing) if config.augment else None

@@ -83,3 +83,37 @@ def test_resume_gives_identical_continuation(train_overrides: dict, tmp_path: Pa
     expected = full.model.state_dict()
     for key, value in resumed.model.state_dict().items():
         torch.testing.assert_close(value, expected[key], rtol=1e-5, atol=1e-6)
+
+
+def test_trains_from_webdataset_shards(train_overrides: dict, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    import numpy as np
+    from PIL import Image
+
+    for shard in range(2):
+        with tarfile.open(tmp_path / f"shard-{shard:04d}.tar", "w") as tar:
+            for i in range(6):
+                buffer = io.BytesIO()
+                Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(buffer, "JPEG")
+                files = {
+                    f"{shard}_{i}.jpg": buffer.getvalue(),
+                    f"{shard}_{i}.txt": f"una foto numero {i}".encode(),
+                }
+                for name, payload in files.items():
+                    info = tarfile.TarInfo(name)
+                    info.size = len(payload)
+                    tar.addfile(info, io.BytesIO(payload))
+    config = TrainConfig.model_validate(
+        train_overrides
+        | {
+            "data": [{"kind": "webdataset", "path": str(tmp_path / "shard-{0000..0001}.tar")}],
+            "steps_per_epoch": 2,
+            "epochs": 2,
+            "lock_text": True,
+            "lock_image": True,
+        }
+    )
+    result = train(config)
+    assert result.steps == 4 and all(np.isfinite(result.losses))
