@@ -89,6 +89,7 @@ def start_server(bundle: Path, store: Path, batch_size: int, args: argparse.Name
         "SGUARDO_MAX_BATCH_SIZE": str(batch_size),
         "SGUARDO_MAX_WAIT_MS": str(args.max_wait_ms),
         "SGUARDO_INTRA_OP_THREADS": str(args.threads),
+        "SGUARDO_INTRA_OP_SPINNING": str(args.spinning).lower(),
         "SGUARDO_LIMITS__MAX_ITEMS_PER_REQUEST": "64",
         "SGUARDO_LOG_LEVEL": "WARNING",
     }
@@ -219,6 +220,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="when batching is on")
     parser.add_argument("--max-wait-ms", type=float, default=5)
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--spinning", action="store_true", help="ONNX Runtime threads spin")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     args = parser.parse_args()
     if args.bundle is None:

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     encoder_backend: Literal["onnxruntime", "triton"] = "onnxruntime"
     execution_providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
     intra_op_threads: int = Field(0, ge=0, description="0: ONNX Runtime picks")
+    intra_op_spinning: bool = Field(False, description="let idle ONNX Runtime threads spin")
     triton_url: str = "127.0.0.1:8000"
     triton_protocol: Literal["http", "grpc"] = "http"
     triton_text_model: str = "sguardo_text"

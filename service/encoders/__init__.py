@@ -27,5 +27,6 @@ def open_encoder(settings: Settings, bundle: Bundle) -> Encoder:
         precision=settings.precision,
         providers=settings.execution_providers,
         intra_op_threads=settings.intra_op_threads,
+        spinning=settings.intra_op_spinning,
         trt_cache_dir=settings.store_path.parent / "trt-cache",
     )

@@ -49,12 +49,16 @@ class OnnxRuntimeEncoder:
         precision: Precision = "fp32",
         providers: list[str] | None = None,
         intra_op_threads: int = 0,
+        spinning: bool = False,
         trt_cache_dir: Path | None = None,
     ) -> None:
         requested = providers or ["CPUExecutionProvider"]
         chosen = resolve_providers(requested)
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
+        if not spinning:
+            # Idle pool threads spin by default, burning the cores the event loop needs.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         provider_args = [(p, _provider_options(p, trt_cache_dir)) for p in chosen]
         paths = bundle.onnx_path("text", precision), bundle.onnx_path("vision", precision)
