@@ -27,6 +27,12 @@ def write_synthetic_jsonl(directory: Path, captions: list[str], n: int = 16) -> 
 
 
 @pytest.fixture(scope="session")
+def make_jsonl():
+    """The synthetic-data writer, for tests that need their own set."""
+    return write_synthetic_jsonl
+
+
+@pytest.fixture(scope="session")
 def synthetic_jsonl(tmp_path_factory: pytest.TempPathFactory, italian_sentences) -> Path:
     return write_synthetic_jsonl(tmp_path_factory.mktemp("synthetic"), italian_sentences)
 

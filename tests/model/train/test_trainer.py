@@ -11,14 +11,13 @@ import torch
 from model.dual_encoder import DualEncoder
 from model.train.config import TrainConfig
 from model.train.trainer import train
-from tests.model.train.conftest import write_synthetic_jsonl
 
 
 def test_loss_decreases_and_model_is_saved(
-    train_overrides: dict, tmp_path: Path, italian_sentences: list[str]
+    train_overrides: dict, tmp_path: Path, italian_sentences: list[str], make_jsonl
 ) -> None:
     # Overfit one batch: 4 images, no augmentation, for 30 steps.
-    manifest = write_synthetic_jsonl(tmp_path / "four", italian_sentences, n=4)
+    manifest = make_jsonl(tmp_path / "four", italian_sentences, n=4)
     config = TrainConfig.model_validate(
         train_overrides
         | {
