@@ -135,4 +135,11 @@ def serve(
     if settings.demo_gallery:
         seed_demo_gallery_on_startup(app)
     console.print(f"Sguardo: http://{settings.host}:{settings.port}/")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    # The app logs every request itself (JSON, with request ids): no second access log.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )

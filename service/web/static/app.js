@@ -117,6 +117,7 @@ async function searchByImage(file) {
     setStatus("Il file trascinato non è un’immagine.", true);
     return;
   }
+  $("query").value = "";
   const preview = $("query-preview");
   if (preview.src) URL.revokeObjectURL(preview.src);
   preview.src = URL.createObjectURL(file);
