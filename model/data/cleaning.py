@@ -139,6 +139,15 @@ class CleaningReport:
         if len(self.examples[reason]) < 5:
             self.examples[reason].append(caption)
 
+    def merge(self, other: CleaningReport) -> None:
+        self.kept += other.kept
+        self.dropped.update(other.dropped)
+        self.images_without_captions += other.images_without_captions
+        for reason, examples in other.examples.items():
+            self.examples.setdefault(reason, []).extend(
+                examples[: 5 - len(self.examples.get(reason, []))]
+            )
+
     def as_dict(self) -> dict:
         return {
             "kept": self.kept,
@@ -155,6 +164,9 @@ class CaptionFilter:
     max_words: int = 60
     max_proper_noun_share: float = 0.8
     use_tagger: bool = True
+    # Captions generated from labels repeat across images of a class by design: for such
+    # sources only duplicates within one image are dropped.
+    dedupe_across_images: bool = True
 
     def clean(self, records: Sequence[ImageCaptions]) -> tuple[list[ImageCaptions], CleaningReport]:
         share = spacy_proper_noun_share() if self.use_tagger else None
@@ -163,6 +175,8 @@ class CaptionFilter:
         seen: set[str] = set()
         cleaned = []
         for record in records:
+            if not self.dedupe_across_images:
+                seen = set()
             kept = []
             for caption in record.captions:
                 reason = self._reason(caption, seen, share)

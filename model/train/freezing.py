@@ -45,6 +45,10 @@ def enable_gradient_checkpointing(model: DualEncoder) -> list[str]:
     for name, tower in (("text", model.text_tower), ("vision", model.vision_tower)):
         encoder = tower.encoder
         if getattr(encoder, "supports_gradient_checkpointing", False):
-            encoder.gradient_checkpointing_enable()  # type: ignore[operator]
+            # transformers 5 renamed it; the old name still works, with a warning.
+            method = "activation_checkpointing_enable"
+            if not hasattr(encoder, method):
+                method = "gradient_checkpointing_enable"
+            getattr(encoder, method)()
             enabled.append(name)
     return enabled

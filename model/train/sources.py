@@ -45,23 +45,34 @@ def read_source(source: DataSource) -> list[ImageCaptions]:
     raise ValueError(f"{source.kind} sources are streamed, not read into memory")
 
 
+TEMPLATED = ("labelled", "yolo")
+
+
 def training_records(
     config: TrainConfig,
 ) -> tuple[list[ImageCaptions], list[str], CleaningReport | None]:
-    """(in-memory records, webdataset shard paths, cleaning report)."""
+    """(in-memory records, webdataset shard paths, cleaning report). Each in-memory source is
+    cleaned on its own; label-generated captions are deduplicated only within an image."""
     records: list[ImageCaptions] = []
     shards: list[str] = []
+    report: CleaningReport | None = None
     for source in config.data:
         if source.kind == "webdataset":
             shards += [str(p) for p in expand_shards(source.path)]
-        else:
-            records += read_source(source)
+            continue
+        found = read_source(source)
+        if config.clean_captions:
+            caption_filter = CaptionFilter(
+                min_words=config.min_caption_words,
+                max_words=config.max_caption_words,
+                dedupe_across_images=source.kind not in TEMPLATED,
+            )
+            found, source_report = caption_filter.clean(found)
+            if report is None:
+                report = source_report
+            else:
+                report.merge(source_report)
+        records += found
     if records and shards:
         raise ValueError("mixing webdataset shards with in-memory sources is not supported")
-    report = None
-    if config.clean_captions and records:
-        caption_filter = CaptionFilter(
-            min_words=config.min_caption_words, max_words=config.max_caption_words
-        )
-        records, report = caption_filter.clean(records)
     return records, shards, report

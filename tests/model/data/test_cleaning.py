@@ -39,3 +39,14 @@ def test_proper_noun_captions_dropped() -> None:
         "Roma, Piazza Navona",
         "Stazione Termini",
     ]
+
+
+def test_label_captions_keep_every_image_of_a_class() -> None:
+    records = [
+        ImageCaptions(f"{i}.jpg", ("una foto di un gatto", "una foto di un gatto"))
+        for i in range(3)
+    ]
+    cleaned, report = CaptionFilter(dedupe_across_images=False, use_tagger=False).clean(records)
+    assert len(cleaned) == 3 and report.dropped == {"duplicate": 3}
+    cleaned, _ = CaptionFilter(use_tagger=False).clean(records)
+    assert len(cleaned) == 1
