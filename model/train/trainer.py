@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import random
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
@@ -27,6 +24,7 @@ from model.train.freezing import apply_phase, enable_gradient_checkpointing, tra
 from model.train.loss import contrastive_loss
 from model.train.optim import adaptive_clip_grad_, build_optimizer, warmup_cosine
 from model.train.progress import TrainProgress
+from model.train.runtime import SkipSampler, init_distributed, pick_device, seed_everything
 from model.train.sources import training_records
 
 log = logging.getLogger(__name__)
@@ -42,47 +40,10 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def init_distributed(device: torch.device) -> tuple[int, int]:
-    """(rank, world size) from torchrun's environment; initialises the process group."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    if dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def pick_device(config: TrainConfig) -> torch.device:
-    if config.device:
-        return torch.device(config.device)
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.device("cpu")
-
-
 def build_model(config: TrainConfig) -> DualEncoder:
     if config.init_from:
         return DualEncoder.load(config.init_from)
     return DualEncoder.from_config(config.model_config_resolved())
-
-
-class _SkipSampler(torch.utils.data.Sampler[int]):
-    """A DistributedSampler's epoch order minus the first `skip` indices (resume mid-epoch)."""
-
-    def __init__(self, inner: DistributedSampler, skip: int):
-        self.inner, self.skip = inner, skip
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(list(self.inner)[self.skip :])
-
-    def __len__(self) -> int:
-        return len(self.inner) - self.skip
 
 
 class Trainer:
@@ -169,7 +130,7 @@ class Trainer:
                 next(stream)
             return stream
         self.sampler.set_epoch(epoch)
-        sampler = _SkipSampler(self.sampler, skip_steps * accum * self.local_batch)
+        sampler = SkipSampler(self.sampler, skip_steps * accum * self.local_batch)
         return iter(
             DataLoader(
                 self.dataset,
