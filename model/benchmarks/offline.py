@@ -58,12 +58,16 @@ class OfflineResult:
 
 
 def _eval(
-    model: DualEncoder, feats: dict[str, np.ndarray], dev_targets: list[int], templates: int
+    model: DualEncoder,
+    feats: dict[str, np.ndarray],
+    dev_targets: list[int],
+    templates: int,
+    prefix: str = "dev",
 ) -> dict[str, float]:
     per_template = project(model, feats["dev_texts"], "text")
     classes = mean_class_embeddings(per_template.reshape(len(dev_targets), templates, -1))
     report = {
-        f"dev/{k}": v
+        f"{prefix}/{k}": v
         for k, v in zeroshot_accuracy(
             project(model, feats["dev_images"], "vision"), classes, dev_targets, (1, 5, 10)
         ).items()
@@ -183,11 +187,12 @@ def run_offline_benchmark(options: OfflineOptions, demo_dir: Path | None = None)
         train_views = train_views[keep]
         caption_features = [caption_features[i] for i in keep]
         dev_targets, eval_templates = list(range(len(held))), options.train_templates
-    before = _eval(model, feats, dev_targets, eval_templates)
+    prefix = "holdout" if options.holdout_classes else "dev"
+    before = _eval(model, feats, dev_targets, eval_templates, prefix)
     t0 = time.perf_counter()
     trained = train_heads_on_features(model, train_views, caption_features, options.heads)
     seconds["train_heads"] = time.perf_counter() - t0
-    after = _eval(model, feats, dev_targets, eval_templates)
+    after = _eval(model, feats, dev_targets, eval_templates, prefix)
     seconds["total"] = time.perf_counter() - start
     training = {
         "train_images": len(train_images),
