@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service.api.errors import install_error_handlers
+from service.api.errors import BodyLimitMiddleware, install_error_handlers
 from service.api.main import api_router
 from service.logging import RequestIdMiddleware, configure_logging
 from service.metrics import Metrics, MetricsMiddleware
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(api_router)
     mount_web(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_request_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

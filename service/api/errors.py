@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from model.bundle.preprocessing import ImageDecodeError
 from service.batching import Overloaded
@@ -44,6 +45,36 @@ def error_response(
 
 def too_large(message: str) -> ApiError:
     return ApiError(413, "payload_too_large", message)
+
+
+class BodyLimitMiddleware:
+    """Bounds every request body, chunked ones (no Content-Length) included, with a JSON 413."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = f"request body is over the limit of {self.max_bytes} bytes"
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            response = error_response(413, "payload_too_large", message)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal received
+            event = await receive()
+            received += len(event.get("body", b""))
+            if received > self.max_bytes:
+                raise too_large(message)  # reaches the ApiError handler as a JSON 413
+            return event
+
+        await self.app(scope, bounded_receive, send)
 
 
 def _validation_message(exc: RequestValidationError) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import numpy as np
@@ -91,6 +91,20 @@ def test_whole_body_over_the_limit_is_413_before_reading(make_client: MakeClient
     client = make_client(limits={"max_items_per_request": 1, "max_image_bytes": 1000})
     huge = "x" * 3_000_000
     assert_error(client.post("/embed", json={"texts": [huge]}), 413, "payload_too_large", "body")
+
+
+def test_chunked_body_over_the_limit_is_413(make_client: MakeClient) -> None:
+    client = make_client(limits={"max_items_per_request": 1, "max_image_bytes": 1000})
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"texts": ["'
+        for _ in range(40):
+            yield b"x" * 100_000
+        yield b'"]}'
+
+    response = client.post("/embed", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
 
 
 def test_bad_base64_is_422(client: TestClient) -> None:
