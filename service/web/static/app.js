@@ -81,6 +81,15 @@ function renderResults(results) {
     score.className = "score";
     score.textContent = `punteggio ${Number(result.score).toFixed(3)}`;
     caption.append(title, score);
+    const p = result.payload || {};
+    if (p.credit || p.licence) {
+      // CC BY photos need their attribution shown.
+      const credit = document.createElement("span");
+      credit.className = "credit";
+      credit.textContent = [p.credit, p.licence].filter(Boolean).join(" · ");
+      credit.title = credit.textContent;
+      caption.append(credit);
+    }
     figure.append(img, caption);
     item.append(figure);
     list.append(item);
