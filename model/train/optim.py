@@ -10,7 +10,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-OptimizerName = Literal["adamw", "adabelief"]
+OptimizerName = Literal["adamw", "adabelief", "sgd"]
 
 
 class AdaBelief(torch.optim.Optimizer):
@@ -112,6 +112,8 @@ def build_optimizer(
     groups = parameter_groups(model, lr, backbone_lr, weight_decay)
     if name == "adabelief":
         return AdaBelief(groups, lr=lr)
+    if name == "sgd":  # linear in the gradient: what exactness tests compare runs with
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9)
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), eps=1e-6)
 
 
