@@ -2,11 +2,14 @@
 # Both set up everything they need on a fresh machine.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# A real Triton server for the Triton backend's tests: nvidia-pytriton carries one, but pins
+# numpy<2, so it gets an environment of its own.
+PYTRITON_VENV ?= .venv-pytriton
 SGUARDO := $(VENV)/bin/sguardo
 # Debian packages the tests drive for real (a browser for the web page, ...).
 APT_PACKAGES ?= chromium
 
-.PHONY: setup system-deps run test lint
+.PHONY: setup system-deps pytriton run test lint
 
 setup: $(VENV)/.installed
 
@@ -17,6 +20,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[train,serve,dev]'
+	touch $@
+
+pytriton: $(PYTRITON_VENV)/.installed
+
+$(PYTRITON_VENV)/.installed:
+	python3 -m venv $(PYTRITON_VENV)
+	$(PYTRITON_VENV)/bin/python -m pip install -q nvidia-pytriton onnxruntime
 	touch $@
 
 system-deps:
@@ -33,5 +43,5 @@ lint: setup
 	$(VENV)/bin/ruff format --check model service tests loadtests
 	$(VENV)/bin/mypy
 
-test: setup system-deps lint
-	$(VENV)/bin/pytest
+test: setup system-deps pytriton lint
+	SGUARDO_PYTRITON_PYTHON=$(abspath $(PYTRITON_VENV))/bin/python $(VENV)/bin/pytest
