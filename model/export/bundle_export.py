@@ -140,7 +140,8 @@ def _build_variant(
     if precision == "fp32":
         export_tower(model, tower, fp32)
     elif precision == "int8":
-        variants.quantize_int8(fp32, target, tower)
+        ffn = getattr(model.text_tower.encoder.config, "intermediate_size", None)
+        variants.quantize_int8(fp32, target, tower, keep_fp32_dim=ffn if tower == "text" else None)
     else:
         variants.convert_fp16(fp32, target)
 

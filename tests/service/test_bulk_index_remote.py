@@ -3,33 +3,23 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 from service.cli import app
 from service.main import create_app
 from service.settings import Settings
 from service.store.ids import point_id_for_bytes
-
-
-class _ThreadServer(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # not the main thread
-        pass
+from tests.live_server import free_port, serve_in_thread
 
 
 @pytest.fixture(scope="module")
 def server(tiny_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     settings = Settings(
         bundle_path=tiny_bundle_dir,
         store_path=tmp_path_factory.mktemp("remote-store"),
@@ -37,19 +27,8 @@ def server(tiny_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         api_key="chiave",
         port=port,
     )
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    uv = _ThreadServer(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not uv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
+    with serve_in_thread(create_app(settings), port=port):
         yield settings
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=15)
 
 
 def invoke(settings: Settings, *args: str) -> tuple[int, str]:

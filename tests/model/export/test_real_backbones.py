@@ -41,11 +41,11 @@ def test_every_variant_passes_the_gate(real_export: ExportResult) -> None:
     assert parity["fp32"]["text"].rows == 24 and parity["fp32"]["vision"].rows == 12
 
 
-def test_int8_text_graph_is_much_smaller(real_export: ExportResult) -> None:
+def test_int8_text_graph_is_less_than_half(real_export: ExportResult) -> None:
     bundle = Bundle.load(real_export.directory)
     fp32 = bundle.onnx_path("text", "fp32").stat().st_size
     int8 = bundle.onnx_path("text", "int8").stat().st_size
-    assert int8 < fp32 / 3
+    assert int8 < fp32 / 2  # feed-forward MatMuls stay fp32 (see variants.quantize_int8)
 
 
 def test_bundle_alone_reproduces_the_model(real_export: ExportResult, demo_model, shared_data):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -28,14 +27,9 @@ from service.encoders.onnxruntime import OnnxRuntimeEncoder
 from service.encoders.triton import TritonEncoder
 from service.main import create_app
 from service.settings import Settings
+from tests.live_server import free_port
 
 SERVER_SCRIPT = Path(__file__).with_name("pytriton_server.py")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _pytriton_python() -> str | None:
@@ -52,7 +46,7 @@ def _pytriton_python() -> str | None:
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_unreachable_server_is_a_clear_error(protocol: str) -> None:
     with pytest.raises(EncoderError, match="unreachable"):
-        TritonEncoder(f"127.0.0.1:{_free_port()}", protocol=protocol, timeout_s=2)  # type: ignore[arg-type]
+        TritonEncoder(f"127.0.0.1:{free_port()}", protocol=protocol, timeout_s=2)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +58,7 @@ def triton_server(tiny_bundle_dir: Path) -> Iterator[tuple[int, int]]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)  # CI installs it: a skip there would hide a missing step
         pytest.skip(message)
-    ports = [_free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(3)]
     # The Python backend stub links the system libpython; make it load the interpreter's own.
     libdir = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"],

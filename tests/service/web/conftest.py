@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from service.main import create_app
 from service.settings import Settings
+from tests.live_server import serve_in_thread
 
 CHROMIUM = os.environ.get("SGUARDO_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -38,45 +35,18 @@ def _missing(message: str) -> None:
     pytest.skip(message)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class LiveServer:
     url: str
     settings: Settings
 
 
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # not the main thread
-        pass
-
-
 def start_server(
     settings: Settings, app: Any = None, timeout_s: float = 60.0
 ) -> Iterator[LiveServer]:
     """Serve `settings` (or a prepared app) until the generator is closed."""
-    port = free_port()
-    config = uvicorn.Config(
-        app or create_app(settings), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = _Server(config)
-    thread = threading.Thread(target=server.run, name="sguardo-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield LiveServer(f"http://127.0.0.1:{port}", settings)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with serve_in_thread(app or create_app(settings), timeout_s=timeout_s) as url:
+        yield LiveServer(url, settings)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ demo bundle, indexes the demo gallery, serves the page, and Italian queries find
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.live_server import free_port
+
 QUERIES = {"un gatto": "chelsea.png", "una tazza di caffè": "coffee.png"}
 STARTUP_TIMEOUT_S = 900  # exporting the demo bundle on two CPU cores takes a few minutes
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
