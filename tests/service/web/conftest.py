@@ -72,7 +72,9 @@ def keyed_server(
     yield from start_server(settings)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running while the
+# browser lives, which would break `asyncio.run()` in any test collected after these.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     executable = CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium")
     if executable is None:
