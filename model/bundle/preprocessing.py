@@ -57,7 +57,10 @@ class ImagePreprocessor:
                 return image.convert("RGB")
         except ImageDecodeError:
             raise
-        except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        except UnidentifiedImageError as exc:
+            # PIL's own message names an internal BytesIO object: useless to a caller.
+            raise ImageDecodeError("not a readable image: unrecognised image format") from exc
+        except Image.DecompressionBombError as exc:
             raise ImageDecodeError(f"not a readable image: {exc}") from exc
         except (OSError, SyntaxError, ValueError) as exc:
             raise ImageDecodeError(f"corrupt or truncated image: {exc}") from exc
