@@ -1,9 +1,8 @@
 """The Triton encoder against a real Triton server (PyTriton's), compared with ONNX Runtime.
 
-PyTriton pins numpy<2, so it lives in its own environment: point SGUARDO_PYTRITON_PYTHON at a
-Python with `nvidia-pytriton` and `onnxruntime` (e.g. `python -m venv /tmp/pytriton-venv &&
-/tmp/pytriton-venv/bin/pip install nvidia-pytriton onnxruntime`). Without one the real-server
-tests skip; the client-side checks always run.
+PyTriton pins numpy<2, so it lives in its own environment: `make pytriton` builds
+`.venv-pytriton/` and `make test` points SGUARDO_PYTRITON_PYTHON at it. Without one the
+real-server tests skip locally and fail when CI=true; the client-side checks always run.
 """
 
 from __future__ import annotations
