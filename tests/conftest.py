@@ -49,16 +49,24 @@ def italian_sentences() -> list[str]:
 
 def _build_tiny_text(directory: Path) -> Path:
     import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    # The vocabulary is written out, not trained: `tokenizers`' trainer breaks frequency ties
+    # in hash-map order, which changes from process to process, and so would the tiny model.
+    words = {
+        word
+        for sentence in ITALIAN_SENTENCES
+        for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(sentence))
+    }
+    chars = {c for word in words for c in word} | set("abcdefghijklmnopqrstuvwxyz0123456789")
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(
-        ITALIAN_SENTENCES * 4, trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials)
-    )
+    pieces = specials + sorted(chars) + sorted(f"##{c}" for c in chars) + sorted(words - chars)
+    tok = Tokenizer(models.WordPiece({p: i for i, p in enumerate(pieces)}, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
