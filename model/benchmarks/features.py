@@ -10,40 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 from rich.progress import Progress
 
+from model.bundle.manifest import Tower
 from model.dual_encoder import DualEncoder
+from model.export.onnx_export import export_tower
 
 log = logging.getLogger(__name__)
 BATCH = 32
 FORMAT = 1
-
-
-def _export(
-    module: torch.nn.Module,
-    args: tuple,
-    names: list[str],
-    path: Path,
-    axes: dict[str, dict[int, str]],
-) -> None:
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module.eval(),
-            args,
-            str(path),
-            input_names=names,
-            output_names=["features"],
-            dynamic_axes=axes,
-            dynamo=False,
-            opset_version=17,
-        )
 
 
 class BackboneFeatures:
@@ -69,29 +48,11 @@ class BackboneFeatures:
             ]
         )
 
-    def _session(self, tower: str):
+    def _session(self, tower: Tower):
         if tower in self._sessions:
             return self._sessions[tower]
         path = self._workdir / f"{tower}-backbone.onnx"
-        if tower == "text":
-            batch = self.model.tokenize(["un esempio", "due parole qui"])
-            axes = {n: {0: "batch", 1: "sequence"} for n in ("input_ids", "attention_mask")}
-            _export(
-                self.model.text_tower,
-                (batch["input_ids"], batch["attention_mask"]),
-                ["input_ids", "attention_mask"],
-                path,
-                axes,
-            )
-        else:
-            size = self.model.image_preprocessing.crop_size
-            _export(
-                self.model.vision_tower,
-                (torch.randn(2, 3, size, size),),
-                ["pixel_values"],
-                path,
-                {"pixel_values": {0: "batch"}},
-            )
+        export_tower(self.model, tower, path, backbone_only=True)
         options = self._ort.SessionOptions()
         options.intra_op_num_threads = self._threads
         options.log_severity_level = 3

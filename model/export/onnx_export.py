@@ -26,9 +26,25 @@ def example_inputs(model: DualEncoder, tower: Tower) -> tuple[torch.Tensor, ...]
     return (torch.randn(EXPORT_BATCH, 3, size, size),)
 
 
-def export_tower(model: DualEncoder, tower: Tower, path: Path, *, opset: int = OPSET) -> None:
-    """Write `path`: inputs as the bundle names them, output `embedding`, L2-normalised."""
-    module = model.tower_module(tower).eval()
+def export_tower(
+    model: DualEncoder,
+    tower: Tower,
+    path: Path,
+    *,
+    backbone_only: bool = False,
+    opset: int = OPSET,
+) -> None:
+    """Write `path`: inputs as the bundle names them, output `l2_embedding`, L2-normalised.
+
+    `backbone_only` exports the bare backbone (pooled features, before projection), as the
+    offline benchmark caches them for training heads on frozen towers.
+    """
+    module: torch.nn.Module
+    if backbone_only:
+        module = model.text_tower if tower == "text" else model.vision_tower
+    else:
+        module = model.tower_module(tower)
+    module.eval()
     args = example_inputs(model, tower)
     batch = torch.export.Dim("batch", min=1, max=4096)
     if tower == "text":
