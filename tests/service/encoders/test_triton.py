@@ -8,8 +8,11 @@ real-server tests skip locally and fail when CI=true; the client-side checks alw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import selectors
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -29,6 +32,8 @@ from service.settings import Settings
 from tests.live_server import free_port
 
 SERVER_SCRIPT = Path(__file__).with_name("pytriton_server.py")
+START_TIMEOUT_S = 120
+START_ATTEMPTS = 2
 
 
 def _pytriton_python() -> str | None:
@@ -57,7 +62,6 @@ def triton_server(tiny_bundle_dir: Path) -> Iterator[tuple[int, int]]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)  # CI installs it: a skip there would hide a missing step
         pytest.skip(message)
-    ports = [free_port() for _ in range(3)]
     # The Python backend stub links the system libpython; make it load the interpreter's own.
     libdir = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"],
@@ -66,36 +70,60 @@ def triton_server(tiny_bundle_dir: Path) -> Iterator[tuple[int, int]]:
         check=True,
     ).stdout.strip()
     env = {**os.environ, "LD_LIBRARY_PATH": f"{libdir}:{os.environ.get('LD_LIBRARY_PATH', '')}"}
-    process = subprocess.Popen(
-        [python, str(SERVER_SCRIPT), str(tiny_bundle_dir), *map(str, ports)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
+    # PyTriton occasionally stalls while binding its models: one more try on fresh ports.
+    for attempt in range(1, START_ATTEMPTS + 1):
+        ports = [free_port() for _ in range(3)]
+        process = subprocess.Popen(
+            [python, str(SERVER_SCRIPT), str(tiny_bundle_dir), *map(str, ports)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        ready, output = _wait_for_ready(process, START_TIMEOUT_S)
+        if ready:
+            break
+        _stop(process)
+        if attempt == START_ATTEMPTS:
+            pytest.fail(f"PyTriton server not ready in {START_TIMEOUT_S}s:\n{output[-4000:]}")
+    assert process.stdout is not None
+    # Keep draining its output so the server never blocks on a full pipe.
+    drain = subprocess.Popen(["cat"], stdin=process.stdout, stdout=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
-        assert process.stdout is not None
-        lines = []
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            lines.append(line)
-            if line.strip() == "READY" or (not line and process.poll() is not None):
-                break
-        if process.poll() is not None:
-            pytest.fail("PyTriton server died:\n" + "".join(lines[-40:]))
-        # Keep draining its output so the server never blocks on a full pipe.
-        drain = subprocess.Popen(["cat"], stdin=process.stdout, stdout=subprocess.DEVNULL)
         yield ports[0], ports[1]
     finally:
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-        if "drain" in locals():
-            drain.wait(5)
+        _stop(process)
+        drain.wait(5)
+
+
+def _wait_for_ready(process: subprocess.Popen[bytes], timeout_s: float) -> tuple[bool, str]:
+    """Read the server's output until it prints READY, exits, or `timeout_s` passes: bounded,
+    unlike a bare readline(), which blocks for as long as the server stays silent."""
+    assert process.stdout is not None
+    output = b""
+    deadline = time.monotonic() + timeout_s
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not selector.select(remaining):
+                break
+            chunk = os.read(process.stdout.fileno(), 65536)
+            if not chunk:  # the server exited
+                break
+            output += chunk
+            if b"READY\n" in output:
+                return True, output.decode(errors="replace")
+    return False, output.decode(errors="replace")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
