@@ -8,6 +8,8 @@ PYTRITON_VENV ?= .venv-pytriton
 SGUARDO := $(VENV)/bin/sguardo
 # Debian packages the tests drive for real (a browser for the web page, ...).
 APT_PACKAGES ?= chromium
+# sguardo/model and sguardo/service are links to model/ and service/: ruff lints each file once.
+LINT_PATHS := sguardo model service tests loadtests
 
 .PHONY: setup system-deps pytriton run test lint
 
@@ -39,8 +41,8 @@ run: setup
 	$(SGUARDO) serve
 
 lint: setup
-	$(VENV)/bin/ruff check model service tests loadtests
-	$(VENV)/bin/ruff format --check model service tests loadtests
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy
 
 test: setup system-deps pytriton lint

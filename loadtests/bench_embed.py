@@ -26,11 +26,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from model import paths
+from sguardo.bundle import paths
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SERVER = (
-    "import uvicorn; from service.main import create_app; "
+    "import uvicorn; from sguardo.service.app.main import create_app; "
     "uvicorn.run(create_app(), host='127.0.0.1', port={port}, log_level='warning')"
 )
 
@@ -92,6 +92,7 @@ def start_server(bundle: Path, store: Path, batch_size: int, args: argparse.Name
         "SGUARDO_INTRA_OP_SPINNING": str(args.spinning).lower(),
         "SGUARDO_LIMITS__MAX_ITEMS_PER_REQUEST": "64",
         "SGUARDO_LOG_LEVEL": "WARNING",
+        "SGUARDO_DEMO_GALLERY": "false",  # embedding only: no gallery to seed
     }
     process = subprocess.Popen([sys.executable, "-c", SERVER.format(port=port)], env=env)
     url = f"http://127.0.0.1:{port}"

@@ -31,8 +31,8 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from service.store.base import Point
-from service.store.embedded import EmbeddedStore
+from sguardo.service.store.base import Point
+from sguardo.service.store.embedded import EmbeddedStore
 
 BATCH = 1000
 ALIAS = "bench"

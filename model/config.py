@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model.backbones.text import TextPooling
-from model.backbones.vision import VisionPooling
-from model.bundle.manifest import ImagePreprocessing
+from sguardo.bundle.manifest import ImagePreprocessing
+from sguardo.model.backbones.text import TextPooling
+from sguardo.model.backbones.vision import VisionPooling
 
 
 class DualEncoderConfig(BaseModel):

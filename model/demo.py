@@ -7,12 +7,11 @@ import logging
 
 import torch
 
-from model.config import PRESETS
-from model.dual_encoder import CONFIG_FILE, HEADS_FILE, DualEncoder
-from model.paths import DEMO_MODEL_DIR
+from sguardo.model.config import PRESETS
+from sguardo.model.demo_model import DEMO_MODEL_DIR, DEMO_PRESET
+from sguardo.model.dual_encoder import CONFIG_FILE, HEADS_FILE, DualEncoder
 
 log = logging.getLogger(__name__)
-DEMO_PRESET = "e5-small-effnet-lite0"
 
 
 def load_demo_model() -> DualEncoder:

@@ -14,11 +14,11 @@ from tokenizers import Tokenizer
 from torch import nn
 from transformers import PreTrainedTokenizerFast
 
-from model.backbones.text import TextTower, load_text_tower
-from model.backbones.vision import VisionTower, image_preprocessing_for, load_vision_tower
-from model.bundle.manifest import ImagePreprocessing, TextPreprocessing
-from model.bundle.preprocessing import ImagePreprocessor, TextTokenizer
-from model.config import DualEncoderConfig
+from sguardo.bundle.manifest import ImagePreprocessing, TextPreprocessing
+from sguardo.bundle.preprocessing import ImagePreprocessor, TextTokenizer
+from sguardo.model.backbones.text import TextTower, load_text_tower
+from sguardo.model.backbones.vision import VisionTower, image_preprocessing_for, load_vision_tower
+from sguardo.model.config import DualEncoderConfig
 
 CONFIG_FILE = "sguardo_model.json"
 HEADS_FILE = "heads.safetensors"

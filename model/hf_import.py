@@ -7,10 +7,10 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerFast, VisionTextDualEncoderModel
 
-from model.backbones.text import TextTower
-from model.backbones.vision import VisionTower, image_preprocessing_for
-from model.config import DualEncoderConfig
-from model.dual_encoder import DualEncoder
+from sguardo.model.backbones.text import TextTower
+from sguardo.model.backbones.vision import VisionTower, image_preprocessing_for
+from sguardo.model.config import DualEncoderConfig
+from sguardo.model.dual_encoder import DualEncoder
 
 
 def from_vision_text_dual_encoder(source: str | Path, *, max_length: int = 64) -> DualEncoder:

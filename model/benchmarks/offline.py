@@ -21,17 +21,17 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from model.bundle.preprocessing import ImagePreprocessor
-from model.config import PRESETS
-from model.data.augment import TrainAugment
-from model.data.coco_labels import read_yolo_labelled_images
-from model.data.readers import read_label_table, read_templates
-from model.dual_encoder import CONFIG_FILE, HEADS_FILE, DualEncoder
-from model.eval.retrieval import retrieval_metrics
-from model.eval.zeroshot import mean_class_embeddings, zeroshot_accuracy
-from model.train.heads import HeadTrainingConfig, project, train_heads_on_features
-
-DEMO_MODEL_ID = "sguardo/e5-small-effnet-lite0-demo"
+from sguardo.bundle.preprocessing import ImagePreprocessor
+from sguardo.bundle.scoring import mean_class_embeddings
+from sguardo.model.config import PRESETS
+from sguardo.model.data.augment import TrainAugment
+from sguardo.model.data.coco_labels import read_yolo_labelled_images
+from sguardo.model.data.readers import read_label_table, read_templates
+from sguardo.model.demo_model import DEMO_MODEL_ID, DEMO_PRESET
+from sguardo.model.dual_encoder import HEADS_FILE, DualEncoder
+from sguardo.model.eval.retrieval import retrieval_metrics
+from sguardo.model.eval.zeroshot import zeroshot_accuracy
+from sguardo.model.train.heads import HeadTrainingConfig, project, train_heads_on_features
 
 
 @dataclass
@@ -83,14 +83,14 @@ def _eval(
 def run_offline_benchmark(options: OfflineOptions, demo_dir: Path | None = None) -> OfflineResult:
     import tempfile
 
-    from model.benchmarks.features import BackboneFeatures
-    from model.paths import cache_dir
+    from sguardo.bundle.paths import cache_dir
+    from sguardo.model.benchmarks.features import BackboneFeatures
 
     torch.set_num_threads(options.threads)
     data = options.data_dir
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    config = PRESETS["e5-small-effnet-lite0"].model_copy(
+    config = PRESETS[DEMO_PRESET].model_copy(
         update={
             "embed_dim": options.embed_dim,
             "model_id": DEMO_MODEL_ID,
@@ -217,4 +217,3 @@ def write_demo_heads(model: DualEncoder, directory: Path, record: dict) -> None:
     heads = {k: v.half() if k.endswith("projection.weight") else v for k, v in heads.items()}
     save_file(heads, str(directory / HEADS_FILE))
     (directory / "training.json").write_text(json.dumps(record, indent=2) + "\n")
-    assert (directory / CONFIG_FILE).is_file()

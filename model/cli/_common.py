@@ -2,11 +2,19 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
+from pathlib import Path
 
 import typer
 from rich.console import Console
 
 console = Console(stderr=True)
+
+
+def default_data_dir() -> Path:
+    """`$SGUARDO_DATA_DIR`, else `../shared/data` from the working directory: where the
+    project's real evaluation data lies beside a checkout, found the same way when installed."""
+    return Path(os.environ.get("SGUARDO_DATA_DIR", "../shared/data"))
 
 
 def require_train_extra() -> None:

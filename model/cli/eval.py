@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from model.cli._common import console
+from sguardo.model.cli._common import console
 
 app = typer.Typer(
     help="Evaluate a model or bundle: zero-shot classification, retrieval.", no_args_is_help=True
@@ -28,20 +28,20 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of 
 
 
 def _embedder(model: Path | None, bundle: Path | None, precision: str):
-    from model.bundle.manifest import BundleError
+    from sguardo.bundle.manifest import BundleError
 
     if model is not None and bundle is not None:
         console.print("[red]error:[/red] give --model or --bundle, not both")
         raise typer.Exit(2)
     if model is not None:
-        from model.cli._common import require_train_extra
+        from sguardo.model.cli._common import require_train_extra
 
         require_train_extra()
-        from model.eval.embedders import TorchEmbedder
+        from sguardo.model.eval.embedders import TorchEmbedder
 
         return TorchEmbedder.load(model)
-    from model.eval.embedders import OnnxEmbedder
-    from model.paths import demo_bundle_dir
+    from sguardo.bundle.paths import demo_bundle_dir
+    from sguardo.model.eval.embedders import OnnxEmbedder
 
     directory = bundle or demo_bundle_dir()
     try:
@@ -83,8 +83,8 @@ def zeroshot(
     as_json: JsonOption = False,
 ) -> None:
     """Zero-shot accuracy@1/5/10/100: each class is the mean of its template embeddings."""
-    from model.data.readers import read_templates
-    from model.eval.zeroshot import evaluate_zeroshot, load_labelled_images
+    from sguardo.model.data.readers import read_templates
+    from sguardo.model.eval.zeroshot import evaluate_zeroshot, load_labelled_images
 
     template_file = templates or labels.parent / "templates_it.txt"
     try:
@@ -124,8 +124,8 @@ def retrieval(
     as_json: JsonOption = False,
 ) -> None:
     """Text→image and image→text MRR@1/5/10 and Recall@1/5/10."""
-    from model.data.readers import read_jsonl
-    from model.eval.retrieval import evaluate_retrieval, retrieval_set
+    from sguardo.model.data.readers import read_jsonl
+    from sguardo.model.eval.retrieval import evaluate_retrieval, retrieval_set
 
     try:
         data = retrieval_set(read_jsonl(captions, images))

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from model.cli._common import console, require_train_extra
+from sguardo.model.cli._common import console, require_train_extra
 
 
 def export(
@@ -43,10 +43,10 @@ def export(
     With no model option the default demo model is exported.
     """
     require_train_extra()
-    from model.demo import load_demo_model
-    from model.export import parity_inputs
-    from model.export.bundle_export import ExportOptions, export_bundle
-    from model.export.parity import ParityError
+    from sguardo.model.demo import load_demo_model
+    from sguardo.model.export import parity_inputs
+    from sguardo.model.export.bundle_export import ExportOptions, export_bundle
+    from sguardo.model.export.parity import ParityError
 
     if sum(x is not None for x in (model_dir, preset, hf_dual_encoder)) > 1:
         console.print("[red]error:[/red] give at most one of --model, --preset, --hf-dual-encoder")
@@ -62,7 +62,7 @@ def export(
         if parity_captions
         else parity_inputs.default_captions()
     )
-    from model.paths import demo_bundle_dir
+    from sguardo.bundle.paths import demo_bundle_dir
 
     try:
         result = export_bundle(
@@ -75,7 +75,7 @@ def export(
     except (ParityError, FileExistsError, ValueError) as exc:
         console.print(f"[red]export failed:[/red] {exc}")
         raise typer.Exit(1) from exc
-    from model.cli.bundle import render
+    from sguardo.bundle.describe import render
 
     Console().print(render(result.manifest, result.directory))
     console.print(
@@ -84,9 +84,9 @@ def export(
 
 
 def _load_model(model_dir: Path | None, preset: str | None, hf_dual_encoder: str | None):
-    from model.config import PRESETS
-    from model.dual_encoder import DualEncoder
-    from model.hf_import import from_vision_text_dual_encoder
+    from sguardo.model.config import PRESETS
+    from sguardo.model.dual_encoder import DualEncoder
+    from sguardo.model.hf_import import from_vision_text_dual_encoder
 
     if model_dir is not None:
         return DualEncoder.load(model_dir)

@@ -1,6 +1,6 @@
 """`sguardo train`: the clip-italian recipe from a config file plus `--set key=value` overrides.
 
-Multi-GPU / multi-node: `torchrun --nproc-per-node N -m service.cli train CONFIG` (DDP).
+Multi-GPU / multi-node: `torchrun --nproc-per-node N -m sguardo train CONFIG` (DDP).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from model.cli._common import console, require_train_extra
+from sguardo.model.cli._common import console, require_train_extra
 
 
 def train(
@@ -37,8 +37,8 @@ def train(
     from pydantic import ValidationError
     from rich.logging import RichHandler
 
-    from model.train.config import load_train_config
-    from model.train.trainer import train as run_training
+    from sguardo.model.train.config import load_train_config
+    from sguardo.model.train.trainer import train as run_training
 
     logging.basicConfig(
         level=logging.INFO, handlers=[RichHandler(console=console)], format="%(message)s"

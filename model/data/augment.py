@@ -14,8 +14,8 @@ import math
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
-from model.bundle.manifest import ImagePreprocessing
-from model.bundle.preprocessing import ImagePreprocessor
+from sguardo.bundle.manifest import ImagePreprocessing
+from sguardo.bundle.preprocessing import ImagePreprocessor
 
 _FILL = (127, 127, 127)
 

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from model.data.records import ImageCaptions
+from sguardo.model.data.records import ImageCaptions
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
 # Capitalised first words that are ordinary Italian, not names.

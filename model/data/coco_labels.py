@@ -7,7 +7,7 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-from model.data.records import ImageCaptions
+from sguardo.model.data.records import ImageCaptions
 
 _NUMBERS = [
     "zero",

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from model.bundle.preprocessing import ImageDecodeError, ImagePreprocessor, TextTokenizer
-from model.data.augment import TrainAugment
-from model.data.records import ImageCaptions
-from model.data.webdataset import iter_shard
+from sguardo.bundle.preprocessing import ImageDecodeError, ImagePreprocessor, TextTokenizer
+from sguardo.model.data.augment import TrainAugment
+from sguardo.model.data.records import ImageCaptions
+from sguardo.model.data.webdataset import iter_shard
 
 log = logging.getLogger(__name__)
 Sample = tuple[np.ndarray, str] | None

@@ -8,10 +8,10 @@ import gzip
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from model.data.records import ImageCaptions
+from sguardo.model.data.records import ImageCaptions
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +99,3 @@ def read_labelled_folder(
         )
         for index, row in enumerate(rows)
     ]
-
-
-def iter_image_files(
-    directory: Path, suffixes: Sequence[str] = (".jpg", ".jpeg", ".png")
-) -> Iterator[Path]:
-    return (p for p in sorted(directory.iterdir()) if p.suffix.lower() in suffixes)

@@ -12,7 +12,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from model.data.records import ImageCaptions
+from sguardo.model.data.records import ImageCaptions
 
 log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")

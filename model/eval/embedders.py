@@ -9,9 +9,10 @@ from typing import Protocol
 
 import numpy as np
 
-from model.bundle.bundle import Bundle
-from model.bundle.manifest import Precision
-from model.bundle.preprocessing import ImagePreprocessor
+from sguardo.bundle.loader import Bundle
+from sguardo.bundle.manifest import Precision
+from sguardo.bundle.preprocessing import ImagePreprocessor
+from sguardo.bundle.tensors import PIXEL_VALUES
 
 BATCH = 32
 
@@ -39,7 +40,7 @@ class TorchEmbedder:
 
     @classmethod
     def load(cls, directory: str | Path) -> TorchEmbedder:
-        from model.dual_encoder import DualEncoder
+        from sguardo.model.dual_encoder import DualEncoder
 
         return cls(DualEncoder.load(directory), name=str(directory))
 
@@ -96,5 +97,5 @@ class OnnxEmbedder:
         rows = []
         for chunk in _batched(images, self.batch_size):
             pixels = self.preprocessor.batch([self.preprocessor.decode(b) for b in chunk])
-            rows.append(self.vision.run(None, {"pixel_values": pixels})[0])
+            rows.append(self.vision.run(None, {PIXEL_VALUES: pixels})[0])
         return np.concatenate(rows) if rows else np.zeros((0, self.dim), np.float32)

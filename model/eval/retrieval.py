@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.data.records import ImageCaptions
-from model.eval.embedders import Embedder
-from model.eval.metrics import ranking_report, ranks
+from sguardo.model.data.records import ImageCaptions
+from sguardo.model.eval.embedders import Embedder
+from sguardo.model.eval.metrics import ranking_report, ranks
 
 log = logging.getLogger(__name__)
 

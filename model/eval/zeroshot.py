@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from model.data.readers import read_label_table
-from model.eval.embedders import Embedder
-from model.eval.metrics import ranking_report, ranks
+from sguardo.bundle.scoring import mean_class_embeddings
+from sguardo.model.data.readers import read_label_table
+from sguardo.model.eval.embedders import Embedder
+from sguardo.model.eval.metrics import ranking_report, ranks
 
 log = logging.getLogger(__name__)
 DEFAULT_KS = (1, 5, 10, 100)
@@ -59,13 +60,6 @@ def class_embeddings(
     return mean_class_embeddings(
         embedder.embed_texts(texts).reshape(len(labels), len(templates), -1)
     )
-
-
-def mean_class_embeddings(per_template: np.ndarray) -> np.ndarray:
-    """(classes, templates, dim) normalised template embeddings → (classes, dim): the
-    normalised mean, clip-italian's (and CLIP's) prompt ensemble."""
-    means = per_template.mean(axis=1)
-    return means / np.linalg.norm(means, axis=1, keepdims=True).clip(min=1e-12)
 
 
 def zeroshot_accuracy(

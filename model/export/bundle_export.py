@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
-from model.bundle.manifest import (
+from sguardo.bundle.manifest import (
     Manifest,
     Precision,
     Tower,
@@ -26,9 +26,10 @@ from model.bundle.manifest import (
     VariantFiles,
     write_manifest,
 )
-from model.dual_encoder import DualEncoder
-from model.export import parity, variants
-from model.export.onnx_export import export_tower
+from sguardo.bundle.tensors import PIXEL_VALUES
+from sguardo.model.dual_encoder import DualEncoder
+from sguardo.model.export import parity, variants
+from sguardo.model.export.onnx_export import export_tower
 
 REFERENCE_BATCH = 8
 
@@ -95,7 +96,7 @@ def export_bundle(
     def feed(tower: Tower):
         if tower == "text":
             return lambda rows: model.tokenizer(list(texts[rows]))
-        return lambda rows: {"pixel_values": pixels[rows]}
+        return lambda rows: {PIXEL_VALUES: pixels[rows]}
 
     output.parent.mkdir(parents=True, exist_ok=True)
     precisions: list[Precision] = ["fp32"]
@@ -160,6 +161,7 @@ def _manifest(
         image=model.image_preprocessing,
         parity=results,
         metrics=options.metrics,
+        logit_scale=float(model.logit_scale.detach().exp()),
         source={
             "text_backbone": model.config.text_backbone,
             "vision_backbone": model.config.vision_backbone,

@@ -8,14 +8,12 @@ from pathlib import Path
 
 import torch
 
-from model.bundle.manifest import Tower
-from model.dual_encoder import DualEncoder
+from sguardo.bundle.manifest import Tower
+from sguardo.bundle.tensors import OUTPUT, TEXT_INPUTS, VISION_INPUTS
+from sguardo.model.dual_encoder import DualEncoder
 
 OPSET = 18
 EXPORT_BATCH = 2  # parity is checked at other batch sizes, so a baked-in batch would show
-TEXT_INPUTS = ("input_ids", "attention_mask")
-VISION_INPUTS = ("pixel_values",)
-OUTPUT = "l2_embedding"  # "embedding" collides with a value the exporter names itself
 
 
 def example_inputs(model: DualEncoder, tower: Tower) -> tuple[torch.Tensor, ...]:
@@ -34,7 +32,7 @@ def export_tower(
     backbone_only: bool = False,
     opset: int = OPSET,
 ) -> None:
-    """Write `path`: inputs as the bundle names them, output `l2_embedding`, L2-normalised.
+    """Write `path`: inputs as the bundle names them, output `tensors.OUTPUT`, L2-normalised.
 
     `backbone_only` exports the bare backbone (pooled features, before projection), as the
     offline benchmark caches them for training heads on frozen towers.

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from model.bundle.manifest import Precision, Tower, TowerParity
+from sguardo.bundle.manifest import Precision, Tower, TowerParity
 
 # Batch sizes for the check: none equals the export's example batch, so a shape baked
 # into the graph by mistake fails here.

@@ -10,7 +10,7 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from onnxruntime.quantization.shape_inference import quant_pre_process
 from onnxruntime.transformers.float16 import convert_float_to_float16
 
-from model.bundle.manifest import Tower
+from sguardo.bundle.manifest import Tower
 
 # Dynamic quantisation helps where the weights are big matrices (for text that includes the
 # 250K-row embedding table: 407 MB -> 118 MB for e5-small). Quantising the CNN's depthwise

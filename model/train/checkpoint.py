@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from model.dual_encoder import HEAD_PREFIXES
+from sguardo.model.dual_encoder import HEAD_PREFIXES
 
 LATEST = "latest.pt"
 

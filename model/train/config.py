@@ -9,8 +9,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from model.config import PRESETS, DualEncoderConfig
-from model.train.optim import OptimizerName
+from sguardo.model.config import PRESETS, DualEncoderConfig
+from sguardo.model.demo_model import DEMO_PRESET
+from sguardo.model.train.optim import OptimizerName
 
 
 class DataSource(BaseModel):
@@ -36,7 +37,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Architecture: a preset name, or a full DualEncoderConfig; `init_from` a saved model.
-    preset: str | None = "e5-small-effnet-lite0"
+    preset: str | None = DEMO_PRESET
     model: DualEncoderConfig | None = None
     init_from: str | None = None
     data: list[DataSource] = Field(default_factory=list)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from model.dual_encoder import DualEncoder
+from sguardo.model.dual_encoder import DualEncoder
 
 
 def trainable_towers(

@@ -21,9 +21,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model.dual_encoder import DualEncoder
-from model.train.loss import contrastive_loss
-from model.train.optim import OptimizerName, adaptive_clip_grad_, build_optimizer, warmup_cosine
+from sguardo.model.dual_encoder import DualEncoder
+from sguardo.model.train.loss import contrastive_loss
+from sguardo.model.train.optim import (
+    OptimizerName,
+    adaptive_clip_grad_,
+    build_optimizer,
+    warmup_cosine,
+)
 
 
 @dataclass

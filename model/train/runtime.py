@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
-from model.train.config import TrainConfig
+from sguardo.model.train.config import TrainConfig
 
 
 def seed_everything(seed: int) -> None:

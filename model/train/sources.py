@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import logging
 
-from model.data.cleaning import CaptionFilter, CleaningReport
-from model.data.coco_labels import read_yolo_labelled_images
-from model.data.readers import (
+from sguardo.model.data.cleaning import CaptionFilter, CleaningReport
+from sguardo.model.data.coco_labels import read_yolo_labelled_images
+from sguardo.model.data.readers import (
     read_coco_captions,
     read_jsonl,
     read_labelled_folder,
     read_templates,
 )
-from model.data.records import ImageCaptions
-from model.data.webdataset import expand_shards
-from model.train.config import DataSource, TrainConfig
+from sguardo.model.data.records import ImageCaptions
+from sguardo.model.data.webdataset import expand_shards
+from sguardo.model.train.config import DataSource, TrainConfig
 
 log = logging.getLogger(__name__)
 

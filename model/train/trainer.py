@@ -15,17 +15,21 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from model.data.augment import TrainAugment
-from model.data.dataset import Collate, ImageCaptionDataset, ShardStream
-from model.dual_encoder import DualEncoder
-from model.train import checkpoint as ckpt
-from model.train.config import TrainConfig
-from model.train.freezing import apply_phase, enable_gradient_checkpointing, trainable_towers
-from model.train.loss import contrastive_loss
-from model.train.optim import adaptive_clip_grad_, build_optimizer, warmup_cosine
-from model.train.progress import TrainProgress
-from model.train.runtime import SkipSampler, init_distributed, pick_device, seed_everything
-from model.train.sources import training_records
+from sguardo.model.data.augment import TrainAugment
+from sguardo.model.data.dataset import Collate, ImageCaptionDataset, ShardStream
+from sguardo.model.dual_encoder import DualEncoder
+from sguardo.model.train import checkpoint as ckpt
+from sguardo.model.train.config import TrainConfig
+from sguardo.model.train.freezing import (
+    apply_phase,
+    enable_gradient_checkpointing,
+    trainable_towers,
+)
+from sguardo.model.train.loss import contrastive_loss
+from sguardo.model.train.optim import adaptive_clip_grad_, build_optimizer, warmup_cosine
+from sguardo.model.train.progress import TrainProgress
+from sguardo.model.train.runtime import SkipSampler, init_distributed, pick_device, seed_everything
+from sguardo.model.train.sources import training_records
 
 log = logging.getLogger(__name__)
 

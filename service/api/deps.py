@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from service.api.errors import ApiError
-from service.services import Services
-from service.settings import Settings
+from sguardo.service.api.errors import ApiError
+from sguardo.service.app.services import Services
+from sguardo.service.core.settings import Settings
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 _bearer = HTTPBearer(auto_error=False)

@@ -11,11 +11,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from model.bundle.preprocessing import ImageDecodeError
-from service.batching import Overloaded
-from service.encoders.base import EncoderError
-from service.indexing import MetadataError
-from service.store.base import (
+from sguardo.bundle.preprocessing import ImageDecodeError
+from sguardo.service.embedding.batching import Overloaded
+from sguardo.service.encoders.base import EncoderError
+from sguardo.service.indexing.indexer import MetadataError
+from sguardo.service.store.base import (
     CollectionNotFoundError,
     ModelMismatchError,
     StoreError,

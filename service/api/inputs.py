@@ -19,8 +19,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from service.api.errors import ApiError, too_large
-from service.settings import Limits
+from sguardo.service.api.errors import ApiError, too_large
+from sguardo.service.core.settings import Limits
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,12 +29,6 @@ M = TypeVar("M", bound=BaseModel)
 class Upload:
     data: bytes
     filename: str
-
-
-@dataclass(frozen=True)
-class Parsed:
-    body: Any  # the validated model
-    files: dict[str, list[Upload]]
 
 
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from service.api.routes import classify, embed, health, images, search
+from sguardo.service.api.routes import classify, embed, health, images, search
 
 api_router = APIRouter()
 for module in (embed, search, images, classify, health):

@@ -137,12 +137,3 @@ class VersionInfo(BaseModel):
     encoder: EncoderOut
     max_batch_size: int
     max_wait_ms: float
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail

@@ -9,17 +9,17 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from model.bundle.bundle import Bundle
-from model.bundle.manifest import Precision
-from service.encoders.base import EncoderError, EncoderInfo
+from sguardo.bundle.loader import Bundle
+from sguardo.bundle.manifest import Precision
+from sguardo.bundle.tensors import OUTPUT, PIXEL_VALUES, TEXT_INPUTS
+from sguardo.service.encoders.base import EncoderError, EncoderInfo
 
 logger = logging.getLogger("sguardo.encoders")
-OUTPUT_NAME = "l2_embedding"
 
 
 def _provider_options(provider: str, cache_dir: Path | None) -> dict[str, Any]:
     if provider == "TensorrtExecutionProvider" and cache_dir is not None:
-        # Building TensorRT engines takes minutes; cache them next to the store.
+        # Building TensorRT engines takes minutes; keep them (SGUARDO_TRT_ENGINE_CACHE_DIR).
         return {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache_dir)}
     return {}
 
@@ -85,12 +85,12 @@ class OnnxRuntimeEncoder:
         )
 
     def encode_text(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
-        return np.asarray(self._text.run([OUTPUT_NAME], feeds)[0], dtype=np.float32)
+        feeds = dict(zip(TEXT_INPUTS, (input_ids, attention_mask), strict=True))
+        return np.asarray(self._text.run([OUTPUT], feeds)[0], dtype=np.float32)
 
     def encode_images(self, pixel_values: np.ndarray) -> np.ndarray:
-        feeds = {"pixel_values": pixel_values.astype(np.float32, copy=False)}
-        return np.asarray(self._vision.run([OUTPUT_NAME], feeds)[0], dtype=np.float32)
+        feeds = {PIXEL_VALUES: pixel_values.astype(np.float32, copy=False)}
+        return np.asarray(self._vision.run([OUTPUT], feeds)[0], dtype=np.float32)
 
     def close(self) -> None:
         pass  # sessions free their memory when collected

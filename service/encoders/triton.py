@@ -1,6 +1,6 @@
 """Triton Inference Server encoder (tritonclient, HTTP or gRPC), for GPU fleets.
 
-The server hosts the bundle's two ONNX graphs (see `service.encoders.triton_repository`);
+The server hosts the bundle's two ONNX graphs (see `sguardo.service.encoders.triton_repository`);
 tokenisation and image preprocessing stay here, in the one shared implementation.
 """
 
@@ -11,10 +11,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from service.encoders.base import EncoderError, EncoderInfo
+from sguardo.bundle.tensors import OUTPUT, PIXEL_VALUES, TEXT_INPUTS
+from sguardo.service.encoders.base import EncoderError, EncoderInfo
 
 logger = logging.getLogger("sguardo.encoders")
-OUTPUT_NAME = "l2_embedding"
 Protocol = Literal["http", "grpc"]
 
 
@@ -81,7 +81,7 @@ class TritonEncoder:
             item = module.InferInput(name, list(array.shape), dtype)
             item.set_data_from_numpy(np.ascontiguousarray(array))
             triton_inputs.append(item)
-        outputs = [module.InferRequestedOutput(OUTPUT_NAME)]
+        outputs = [module.InferRequestedOutput(OUTPUT)]
         kwargs: dict[str, Any] = {}
         if self._protocol == "grpc":
             kwargs["client_timeout"] = self._timeout_s
@@ -91,19 +91,22 @@ class TritonEncoder:
             )
         except Exception as exc:
             raise EncoderError(f"Triton {tower} inference failed: {exc}") from exc
-        return np.asarray(result.as_numpy(OUTPUT_NAME), dtype=np.float32)
+        return np.asarray(result.as_numpy(OUTPUT), dtype=np.float32)
 
     def encode_text(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         return self._infer(
             "text",
-            {
-                "input_ids": input_ids.astype(np.int64, copy=False),
-                "attention_mask": attention_mask.astype(np.int64, copy=False),
-            },
+            dict(
+                zip(
+                    TEXT_INPUTS,
+                    (input_ids.astype(np.int64, copy=False), attention_mask.astype(np.int64)),
+                    strict=True,
+                )
+            ),
         )
 
     def encode_images(self, pixel_values: np.ndarray) -> np.ndarray:
-        return self._infer("vision", {"pixel_values": pixel_values.astype(np.float32, copy=False)})
+        return self._infer("vision", {PIXEL_VALUES: pixel_values.astype(np.float32, copy=False)})
 
     def close(self) -> None:
         for client in self._clients.values():

@@ -14,8 +14,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.bundle.bundle import Bundle
-from model.bundle.manifest import Precision, Tower
+from sguardo.bundle.loader import Bundle
+from sguardo.bundle.manifest import Precision, Tower
+from sguardo.bundle.tensors import OUTPUT, PIXEL_VALUES, TEXT_INPUTS
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,10 @@ def model_config(bundle: Bundle, tower: Tower, name: str, options: TritonModelOp
     """config.pbtxt text for one tower (batch dimension implicit: max_batch_size > 0)."""
     dim = bundle.manifest.embedding_dim
     if tower == "text":
-        inputs = [
-            _tensor("input_ids", "TYPE_INT64", [-1]),
-            _tensor("attention_mask", "TYPE_INT64", [-1]),
-        ]
+        inputs = [_tensor(name, "TYPE_INT64", [-1]) for name in TEXT_INPUTS]
     else:
         size = bundle.manifest.image.crop_size
-        inputs = [_tensor("pixel_values", "TYPE_FP32", [3, size, size])]
+        inputs = [_tensor(PIXEL_VALUES, "TYPE_FP32", [3, size, size])]
     preferred = ", ".join(
         str(b) for b in options.preferred_batch_sizes if b <= options.max_batch_size
     )
@@ -55,7 +53,7 @@ def model_config(bundle: Bundle, tower: Tower, name: str, options: TritonModelOp
         ",\n".join(inputs),
         "]",
         "output [",
-        _tensor("l2_embedding", "TYPE_FP32", [dim]),
+        _tensor(OUTPUT, "TYPE_FP32", [dim]),
         "]",
         "dynamic_batching {",
         f"  preferred_batch_size: [ {preferred} ]",

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from service.store.base import (
+from sguardo.service.store.base import (
     CollectionInfo,
     CollectionNotFoundError,
     Filters,
@@ -24,7 +24,7 @@ from service.store.base import (
     StoreError,
     check_bundle,
 )
-from service.store.ids import canonical_id
+from sguardo.service.store.ids import canonical_id
 
 # Key under which a collection records the bundle that built it (collection metadata).
 BUNDLE_KEY = "sguardo_bundle_id"

@@ -48,6 +48,10 @@ class ModelMismatchError(StoreError):
     pass
 
 
+class StoreLockedError(StoreError):
+    """The embedded store is held by another process (it admits one)."""
+
+
 class StoreUnavailableError(StoreError):
     """The vector database cannot be reached (the API answers 503)."""
 

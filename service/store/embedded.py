@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import qdrant_edge as qe
 
-from service.store.aliased import AliasedStore, build_filter
-from service.store.base import Filters, Hit, Point, StoreError
+from sguardo.service.store.aliased import AliasedStore, build_filter
+from sguardo.service.store.base import Filters, Hit, Point, StoreError, StoreLockedError
 
 META_FILE = "sguardo.json"
 # Measured (loadtests/bench_store.py): the int8 scores alone lose ~7% of the true top 10;
@@ -43,7 +43,7 @@ class EmbeddedStore(AliasedStore):
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock_file.close()
-            raise StoreError(
+            raise StoreLockedError(
                 f"The embedded store at {self.path} is already open in another process. "
                 "Run a single worker, or use a Qdrant server (SGUARDO_STORE_KIND=qdrant)."
             ) from None

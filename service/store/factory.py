@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from service.store.base import StoreError, VectorStore
+from sguardo.service.store.base import StoreError, VectorStore
 
 
 def open_store(
@@ -20,13 +20,13 @@ def open_store(
     if kind == "embedded":
         if path is None:
             raise StoreError("The embedded store needs a folder (SGUARDO_STORE_PATH).")
-        from service.store.embedded import EmbeddedStore
+        from sguardo.service.store.embedded import EmbeddedStore
 
         return EmbeddedStore(path)
     if kind == "qdrant":
         if not url:
             raise StoreError("The qdrant store needs a server URL (SGUARDO_QDRANT_URL).")
-        from service.store.qdrant_server import QdrantServerStore
+        from sguardo.service.store.qdrant_server import QdrantServerStore
 
         return QdrantServerStore(url, api_key=api_key, prefer_grpc=prefer_grpc)
     raise StoreError(f"Unknown store kind {kind!r}: use 'embedded' or 'qdrant'.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from service.store.base import StoreError
+from sguardo.service.store.base import StoreError
 
 
 def point_id_for_bytes(data: bytes) -> str:

@@ -17,8 +17,8 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from service.store.aliased import BUNDLE_KEY, AliasedStore, build_filter
-from service.store.base import (
+from sguardo.service.store.aliased import BUNDLE_KEY, AliasedStore, build_filter
+from sguardo.service.store.base import (
     CollectionNotFoundError,
     Filters,
     Hit,

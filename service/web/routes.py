@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from service.settings import Settings
+from sguardo.service.core.settings import Settings
 
 STATIC_DIR = Path(__file__).with_name("static")
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.dual_encoder import HEADS_FILE, DualEncoder
+from sguardo.model.dual_encoder import HEADS_FILE, DualEncoder
 
 
 def test_embeddings_are_normalised_and_shaped(tiny_model: DualEncoder, italian_sentences) -> None:

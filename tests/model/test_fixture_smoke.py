@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from model.bundle.bundle import Bundle
+from sguardo.bundle.loader import Bundle
 
 
 def test_tiny_bundle_loads(tiny_bundle_dir: Path) -> None:

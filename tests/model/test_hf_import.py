@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from transformers import VisionTextDualEncoderModel
 
-from model.hf_import import from_vision_text_dual_encoder
+from sguardo.model.hf_import import from_vision_text_dual_encoder
 
 
 def test_import_matches_the_hf_model(tiny_hf_dual_encoder_dir: Path, italian_sentences) -> None:
@@ -26,7 +26,7 @@ def test_import_matches_the_hf_model(tiny_hf_dual_encoder_dir: Path, italian_sen
 
 
 def test_imported_model_saves_and_reloads(tiny_hf_dual_encoder_dir: Path, tmp_path: Path) -> None:
-    from model.dual_encoder import DualEncoder
+    from sguardo.model.dual_encoder import DualEncoder
 
     ours = from_vision_text_dual_encoder(tiny_hf_dual_encoder_dir)
     ours.save(tmp_path)

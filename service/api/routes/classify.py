@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from service.api.deps import ReadAccess, ServicesDep
-from service.api.errors import ApiError, too_large
-from service.api.inputs import FILE, body_doc, decode_base64, is_form, parse_body
-from service.api.routes.embed import check_texts
-from service.api.schemas import ClassifyRequest, ClassifyResponse, LabelScoreOut
-from service.classify import bundle_logit_scale, check_templates, classify, default_templates
+from sguardo.bundle.scoring import bundle_logit_scale
+from sguardo.service.api.checks import check_texts
+from sguardo.service.api.deps import ReadAccess, ServicesDep
+from sguardo.service.api.errors import ApiError, too_large
+from sguardo.service.api.inputs import FILE, body_doc, decode_base64, is_form, parse_body
+from sguardo.service.api.schemas import ClassifyRequest, ClassifyResponse, LabelScoreOut
+from sguardo.service.embedding.classify import check_templates, classify, default_templates
 
 router = APIRouter(tags=["classify"])
 
@@ -61,7 +62,7 @@ async def classify_image(request: Request, services: ServicesDep) -> ClassifyRes
         image,
         labels,
         templates,
-        logit_scale=bundle_logit_scale(services.bundle.manifest.metrics),
+        logit_scale=bundle_logit_scale(services.bundle.manifest),
     )
     return ClassifyResponse(
         model_id=services.bundle.model_id,

@@ -7,11 +7,11 @@ import asyncio
 import numpy as np
 from fastapi import APIRouter, Request
 
-from service.api.deps import ReadAccess, ServicesDep
-from service.api.errors import ApiError, too_large
-from service.api.inputs import FILES, body_doc, decode_base64, parse_body
-from service.api.schemas import EmbedRequest, EmbedResponse
-from service.settings import Limits
+from sguardo.service.api.checks import check_count, check_texts
+from sguardo.service.api.deps import ReadAccess, ServicesDep
+from sguardo.service.api.errors import ApiError
+from sguardo.service.api.inputs import FILES, body_doc, decode_base64, parse_body
+from sguardo.service.api.schemas import EmbedRequest, EmbedResponse
 
 router = APIRouter(tags=["embed"])
 
@@ -19,23 +19,6 @@ _DOC = body_doc(
     EmbedRequest,
     {"texts": {"type": "array", "items": {"type": "string"}}, "images": FILES},
 )
-
-
-def check_texts(texts: list[str], limits: Limits) -> None:
-    for i, text in enumerate(texts):
-        if len(text) > limits.max_text_chars:
-            raise too_large(
-                f"texts[{i}] has {len(text)} characters; the limit is {limits.max_text_chars} "
-                "(SGUARDO_LIMITS__MAX_TEXT_CHARS)"
-            )
-
-
-def check_count(count: int, limits: Limits, what: str = "items") -> None:
-    if count > limits.max_items_per_request:
-        raise too_large(
-            f"{count} {what} in one request; the limit is {limits.max_items_per_request} "
-            "(SGUARDO_LIMITS__MAX_ITEMS_PER_REQUEST)"
-        )
 
 
 async def _none() -> np.ndarray | None:

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.api.deps import ServicesDep
-from service.api.schemas import EncoderOut, Health, Readiness, VersionInfo
-from service.services import service_version
-from service.store.base import StoreError
+from sguardo.service.api.deps import ServicesDep
+from sguardo.service.api.schemas import EncoderOut, Health, Readiness, VersionInfo
+from sguardo.service.app.services import service_version
+from sguardo.service.store.base import StoreError
 
 router = APIRouter(tags=["health"])
 

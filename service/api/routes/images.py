@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
-from service.api.deps import ReadAccess, ServicesDep, WriteAccess
-from service.api.errors import ApiError
-from service.api.inputs import FILES, body_doc, decode_base64, is_form, parse_body
-from service.api.routes.embed import check_count
-from service.api.schemas import (
+from sguardo.service.api.checks import check_count, checked_id
+from sguardo.service.api.deps import ReadAccess, ServicesDep, WriteAccess
+from sguardo.service.api.errors import ApiError
+from sguardo.service.api.inputs import FILES, body_doc, decode_base64, is_form, parse_body
+from sguardo.service.api.presenters import public_payload, thumbnail_url
+from sguardo.service.api.schemas import (
     DeletedImage,
     ImageItem,
     ImageRecord,
@@ -22,7 +22,7 @@ from service.api.schemas import (
     IndexImagesRequest,
     IndexImagesResponse,
 )
-from service.indexing import ImageInput, MetadataError
+from sguardo.service.indexing.indexer import ImageInput, MetadataError
 
 router = APIRouter(prefix="/images", tags=["images"])
 
@@ -42,15 +42,6 @@ _DOC = body_doc(
         },
     },
 )
-
-
-def thumbnail_url(point_id: str) -> str:
-    return f"/images/{point_id}/thumbnail"
-
-
-def public_payload(payload: dict[str, Any]) -> dict[str, Any]:
-    """The payload a client sees: everything but the thumbnail's bytes."""
-    return {k: v for k, v in payload.items() if k != "thumbnail"}
 
 
 def _multipart_metadata(metadata: Any, count: int) -> list[Any]:
@@ -98,16 +89,6 @@ async def index_images(request: Request, services: ServicesDep) -> IndexImagesRe
         existing=len(indexed) - created,
         images=[IndexedImageOut(id=x.id, filename=x.filename, created=x.created) for x in indexed],
     )
-
-
-def checked_id(image_id: str) -> str:
-    """Ids are UUIDs derived from image bytes; anything else cannot name an image."""
-    try:
-        return str(uuid.UUID(image_id))
-    except ValueError:
-        raise ApiError(
-            422, "invalid_id", f"{image_id!r} is not an image id (ids are UUIDs from POST /images)"
-        ) from None
 
 
 async def _get_payload(services: ServicesDep, image_id: str) -> dict[str, Any]:

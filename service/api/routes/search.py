@@ -7,12 +7,12 @@ from typing import Literal
 import numpy as np
 from fastapi import APIRouter, Request
 
-from service.api.deps import ReadAccess, ServicesDep
-from service.api.errors import ApiError
-from service.api.inputs import FILE, body_doc, decode_base64, is_form, parse_body
-from service.api.routes.embed import check_texts
-from service.api.routes.images import checked_id, public_payload, thumbnail_url
-from service.api.schemas import SearchHit, SearchRequest, SearchResponse
+from sguardo.service.api.checks import check_texts, checked_id
+from sguardo.service.api.deps import ReadAccess, ServicesDep
+from sguardo.service.api.errors import ApiError
+from sguardo.service.api.inputs import FILE, body_doc, decode_base64, is_form, parse_body
+from sguardo.service.api.presenters import public_payload, thumbnail_url
+from sguardo.service.api.schemas import SearchHit, SearchRequest, SearchResponse
 
 router = APIRouter(tags=["search"])
 

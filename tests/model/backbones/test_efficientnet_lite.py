@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.backbones.efficientnet_lite import EfficientNetLite0, load_efficientnet_lite0
-from model.backbones.vision import image_preprocessing_for
-from model.bundle.preprocessing import ImagePreprocessor
+from sguardo.bundle.preprocessing import ImagePreprocessor
+from sguardo.model.backbones.efficientnet_lite import EfficientNetLite0, load_efficientnet_lite0
+from sguardo.model.backbones.vision import image_preprocessing_for
 
 
 def test_checkpoint_loads_strictly_into_the_architecture() -> None:

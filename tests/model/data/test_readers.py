@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from model.data.coco_labels import describe, indefinite, plural, read_yolo_labelled_images
-from model.data.readers import (
+from sguardo.model.data.coco_labels import describe, indefinite, plural, read_yolo_labelled_images
+from sguardo.model.data.readers import (
     read_coco_captions,
     read_jsonl,
     read_labelled_folder,
     read_templates,
 )
-from model.data.webdataset import expand_shards, iter_shards
+from sguardo.model.data.webdataset import expand_shards, iter_shards
 
 
 def _jpeg(colour: int = 128) -> bytes:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.data.readers import read_jsonl
-from model.eval.embedders import OnnxEmbedder, TorchEmbedder
-from model.eval.retrieval import evaluate_retrieval, retrieval_set
-from model.eval.zeroshot import evaluate_zeroshot, load_labelled_images
+from sguardo.model.data.readers import read_jsonl
+from sguardo.model.eval.embedders import OnnxEmbedder, TorchEmbedder
+from sguardo.model.eval.retrieval import evaluate_retrieval, retrieval_set
+from sguardo.model.eval.zeroshot import evaluate_zeroshot, load_labelled_images
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.eval.metrics import mrr_at, ranking_report, ranks, recall_at
-from model.eval.retrieval import retrieval_metrics
-from model.eval.zeroshot import mean_class_embeddings, zeroshot_accuracy
+from sguardo.bundle.scoring import mean_class_embeddings
+from sguardo.model.eval.metrics import mrr_at, ranking_report, ranks, recall_at
+from sguardo.model.eval.retrieval import retrieval_metrics
+from sguardo.model.eval.zeroshot import zeroshot_accuracy
 
 
 def test_ranks_single_and_multiple_correct_items() -> None:

@@ -7,13 +7,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from model.bundle.bundle import Bundle
-from model.dual_encoder import DualEncoder
-from model.export import parity
-from model.export.bundle_export import ExportOptions, export_bundle
-from model.export.parity import ParityError
-from model.export.parity_inputs import default_captions, default_images
-from service.cli import app
+from sguardo.bundle.loader import Bundle
+from sguardo.cli import app
+from sguardo.model.dual_encoder import DualEncoder
+from sguardo.model.export import parity
+from sguardo.model.export.bundle_export import ExportOptions, export_bundle
+from sguardo.model.export.parity import ParityError
+from sguardo.model.export.parity_inputs import default_captions, default_images
 
 runner = CliRunner()
 

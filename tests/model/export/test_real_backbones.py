@@ -7,16 +7,16 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from model.bundle.bundle import Bundle
-from model.export.bundle_export import ExportOptions, ExportResult, export_bundle
-from model.export.parity_inputs import captions_from_file, images_from_dir
+from sguardo.bundle.loader import Bundle
+from sguardo.model.export.bundle_export import ExportOptions, ExportResult, export_bundle
+from sguardo.model.export.parity_inputs import captions_from_file, images_from_dir
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def demo_model():  # -> DualEncoder
-    from model.demo import load_demo_model
+    from sguardo.model.demo import load_demo_model
 
     return load_demo_model()
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model.train.config import load_train_config
-from model.train.freezing import trainable_towers
-from model.train.loss import contrastive_loss
-from model.train.optim import AdaBelief, adaptive_clip_grad_, warmup_cosine
+from sguardo.model.train.config import load_train_config
+from sguardo.model.train.freezing import trainable_towers
+from sguardo.model.train.loss import contrastive_loss
+from sguardo.model.train.optim import AdaBelief, adaptive_clip_grad_, warmup_cosine
 
 
 def test_yaml_config_with_overrides(tmp_path: Path) -> None:

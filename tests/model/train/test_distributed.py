@@ -14,8 +14,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from model.train.config import TrainConfig
-from model.train.trainer import train
+from sguardo.model.train.config import TrainConfig
+from sguardo.model.train.trainer import train
 
 
 def test_two_process_gloo_matches_single_process(train_overrides: dict, tmp_path: Path) -> None:
@@ -46,7 +46,7 @@ def test_two_process_gloo_matches_single_process(train_overrides: dict, tmp_path
             "--nproc-per-node",
             "2",
             "-m",
-            "service.cli",
+            "sguardo",
             "train",
             str(config_file),
         ],
@@ -71,7 +71,7 @@ def test_two_process_gloo_matches_single_process(train_overrides: dict, tmp_path
     torch.testing.assert_close(
         ddp_checkpoint[backbone_key], single.model.state_dict()[backbone_key], rtol=1e-4, atol=1e-5
     )
-    from model.dual_encoder import DualEncoder
+    from sguardo.model.dual_encoder import DualEncoder
 
     initial = DualEncoder.from_config(single.model.config).state_dict()[backbone_key]
     assert not torch.allclose(initial, ddp_checkpoint[backbone_key])  # the tower did learn

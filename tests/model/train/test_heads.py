@@ -8,9 +8,14 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from model.dual_encoder import CONFIG_FILE, HEADS_FILE
-from model.paths import DEMO_MODEL_DIR
-from model.train.heads import HeadTrainingConfig, project, train_heads_on_features, whitening
+from sguardo.model.demo_model import DEMO_MODEL_DIR
+from sguardo.model.dual_encoder import CONFIG_FILE, HEADS_FILE
+from sguardo.model.train.heads import (
+    HeadTrainingConfig,
+    project,
+    train_heads_on_features,
+    whitening,
+)
 
 
 def _features(n: int = 32, views: int = 2):
@@ -33,7 +38,7 @@ def _accuracy(model, images, captions) -> float:
 
 
 def test_heads_learn_on_features(tiny_config) -> None:
-    from model.dual_encoder import DualEncoder
+    from sguardo.model.dual_encoder import DualEncoder
 
     torch.manual_seed(0)
     model = DualEncoder.from_config(tiny_config)
@@ -54,19 +59,28 @@ def test_heads_learn_on_features(tiny_config) -> None:
 
 
 def test_whitening_folds_into_the_head(tiny_config) -> None:
-    from model.dual_encoder import DualEncoder
+    from sguardo.model.dual_encoder import DualEncoder
 
+    torch.manual_seed(0)
     model = DualEncoder.from_config(tiny_config)
     images, captions = _features()
+    before = _accuracy(model, images, captions)
     train_heads_on_features(
         model,
         images,
         captions,
-        HeadTrainingConfig(epochs=3, batch_size=8, warmup_steps=1, whiten_components=6),
+        HeadTrainingConfig(epochs=40, batch_size=8, lr=1e-2, warmup_steps=5, whiten_components=6),
     )
-    assert model.visual_projection.weight.shape == (16, 32)  # hidden → embed, as saved
-    transform = whitening(images.reshape(-1, 32), 6)
-    assert transform.shape == (6, 32)
+    head = model.visual_projection.weight.detach().double().numpy()
+    assert head.shape == (16, 32)  # hidden → embed, as saved: the whitening is inside
+    # Folded means head = learned (16×6) @ whitening (6×32): rank 6, blind to the mean direction.
+    assert np.linalg.matrix_rank(head, tol=1e-6 * np.abs(head).max()) == 6
+    flat = images.reshape(-1, 32).astype(np.float64)
+    mean_direction = flat.mean(axis=0) / np.linalg.norm(flat.mean(axis=0))
+    assert np.abs(head @ mean_direction).max() < 1e-4 * np.abs(head).max()
+    # And the folded head works on raw features, as the exported model will use it.
+    assert _accuracy(model, images, captions) > max(before, 0.8)
+    assert whitening(flat, 6).shape == (6, 32)
 
 
 def test_committed_demo_heads_are_small_and_fit_the_config() -> None:

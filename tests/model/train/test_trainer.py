@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.dual_encoder import DualEncoder
-from model.train.config import TrainConfig
-from model.train.trainer import train
+from sguardo.model.dual_encoder import DualEncoder
+from sguardo.model.train.config import TrainConfig
+from sguardo.model.train.trainer import train
 
 
 def test_loss_decreases_and_model_is_saved(
@@ -55,7 +55,11 @@ def test_two_phases_unfreeze_backbones(train_overrides: dict) -> None:
     after = result.model.state_dict()
     text_key = next(k for k in after if k.startswith("text_tower.") and "weight" in k)
     assert not torch.equal(before[text_key], after[text_key]), "text tower never learned"
-    assert DualEncoder.load(Path(config.output_dir) / "model").text_tower is not None
+    # The trained backbones are saved with the model, not only its heads.
+    out = Path(config.output_dir)
+    saved = DualEncoder.load(out / "model").state_dict()
+    torch.testing.assert_close(saved[text_key], after[text_key])
+    assert json.loads((out / "train_report.json").read_text())["backbones_trained"] is True
 
 
 def test_resume_gives_identical_continuation(train_overrides: dict, tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.main import create_app
-from service.settings import Settings
+from sguardo.service.app.main import create_app
+from sguardo.service.core.settings import Settings
 
 MakeClient = Callable[..., TestClient]
 
@@ -22,6 +22,7 @@ def make_settings(tiny_bundle_dir: Path, tmp_path: Path) -> Callable[..., Settin
             "bundle_path": tiny_bundle_dir,
             "store_kind": "embedded",
             "store_path": tmp_path / "store",
+            "demo_gallery": False,
             "max_wait_ms": 2,
             "intra_op_threads": 1,
             "log_level": "WARNING",

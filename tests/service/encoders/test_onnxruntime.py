@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.bundle.bundle import Bundle
-from model.bundle.manifest import BundleError, Precision
-from service.encoders.onnxruntime import OnnxRuntimeEncoder, resolve_providers
+from sguardo.bundle.loader import Bundle
+from sguardo.bundle.manifest import BundleError, Precision
+from sguardo.service.encoders.onnxruntime import OnnxRuntimeEncoder, resolve_providers
 
 
 def test_encodes_both_towers_to_unit_rows(

@@ -23,12 +23,12 @@ import httpx
 import numpy as np
 import pytest
 
-from model.bundle.bundle import Bundle
-from service.encoders.base import EncoderError
-from service.encoders.onnxruntime import OnnxRuntimeEncoder
-from service.encoders.triton import TritonEncoder
-from service.main import create_app
-from service.settings import Settings
+from sguardo.bundle.loader import Bundle
+from sguardo.service.app.main import create_app
+from sguardo.service.core.settings import Settings
+from sguardo.service.encoders.base import EncoderError
+from sguardo.service.encoders.onnxruntime import OnnxRuntimeEncoder
+from sguardo.service.encoders.triton import TritonEncoder
 from tests.live_server import free_port
 
 SERVER_SCRIPT = Path(__file__).with_name("pytriton_server.py")
@@ -162,6 +162,7 @@ def test_the_service_embeds_through_triton(
         return Settings(
             bundle_path=tiny_bundle_dir,
             store_path=tmp_path / "store",
+            demo_gallery=False,
             log_level="WARNING",
             **extra,  # type: ignore[arg-type]
         )

@@ -7,9 +7,9 @@ from pathlib import Path
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from model.bundle.bundle import Bundle
-from model.bundle.manifest import Tower
-from service.encoders.triton_repository import TritonModelOptions, write_model_repository
+from sguardo.bundle.loader import Bundle
+from sguardo.bundle.manifest import Tower
+from sguardo.service.encoders.triton_repository import TritonModelOptions, write_model_repository
 
 
 def test_repository_layout_and_configs(tiny_bundle_dir: Path, tmp_path: Path) -> None:

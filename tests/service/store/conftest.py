@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from service.store.aliased import AliasedStore
-from service.store.embedded import EmbeddedStore
-from service.store.qdrant_server import QdrantServerStore
+from sguardo.service.store.aliased import AliasedStore
+from sguardo.service.store.embedded import EmbeddedStore
+from sguardo.service.store.qdrant_server import QdrantServerStore
 
 ADAPTERS = ["embedded", "qdrant-memory"]
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from service.store.aliased import collection_name
-from service.store.base import StoreError, StoreUnavailableError
-from service.store.embedded import EmbeddedStore
-from service.store.factory import open_store
-from service.store.qdrant_server import QdrantServerStore
+from sguardo.service.store.aliased import collection_name
+from sguardo.service.store.base import StoreError, StoreUnavailableError
+from sguardo.service.store.embedded import EmbeddedStore
+from sguardo.service.store.factory import open_store
+from sguardo.service.store.qdrant_server import QdrantServerStore
 
 
 def test_embedded_store_is_single_process(tmp_path: Path) -> None:

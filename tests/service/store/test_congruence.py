@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.store.aliased import AliasedStore
-from service.store.base import Point
-from service.store.embedded import EmbeddedStore
-from service.store.ids import point_id_for_bytes
-from service.store.qdrant_server import QdrantServerStore
+from sguardo.service.store.aliased import AliasedStore
+from sguardo.service.store.base import Point
+from sguardo.service.store.embedded import EmbeddedStore
+from sguardo.service.store.ids import point_id_for_bytes
+from sguardo.service.store.qdrant_server import QdrantServerStore
 
 DIM = 16
 COLOURS = ["rosso", "verde", "blu", "giallo"]

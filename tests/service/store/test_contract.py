@@ -7,14 +7,14 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from service.store.aliased import AliasedStore, collection_name
-from service.store.base import (
+from sguardo.service.store.aliased import AliasedStore, collection_name
+from sguardo.service.store.base import (
     CollectionNotFoundError,
     ModelMismatchError,
     Point,
     StoreError,
 )
-from service.store.ids import point_id_for_bytes
+from sguardo.service.store.ids import point_id_for_bytes
 
 BUNDLE = "clip-it-tiny@aaaa1111"
 OTHER = "clip-it-base@bbbb2222"

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from service.store.base import StoreError
-from service.store.ids import canonical_id, point_id_for_bytes
+from sguardo.service.store.base import StoreError
+from sguardo.service.store.ids import canonical_id, point_id_for_bytes
 
 
 def test_same_bytes_same_id_and_it_is_a_uuid() -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from service.main import create_app
-from service.settings import Settings
+from sguardo.service.app.main import create_app
+from sguardo.service.core.settings import Settings
 from tests.live_server import serve_in_thread
 
 CHROMIUM = os.environ.get("SGUARDO_CHROMIUM", "/usr/bin/chromium")
@@ -54,7 +54,9 @@ def live_server(
     tiny_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     store = tmp_path_factory.mktemp("web-store")
-    settings = Settings(bundle_path=tiny_bundle_dir, store_path=store, max_wait_ms=1)
+    settings = Settings(
+        bundle_path=tiny_bundle_dir, store_path=store, max_wait_ms=1, demo_gallery=False
+    )
     yield from start_server(settings)
 
 
@@ -65,6 +67,7 @@ def keyed_server(
     settings = Settings(
         bundle_path=tiny_bundle_dir,
         store_path=tmp_path_factory.mktemp("keyed-store"),
+        demo_gallery=False,
         max_wait_ms=1,
         api_key="segreto",
         protect_reads=True,

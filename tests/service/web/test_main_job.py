@@ -29,7 +29,7 @@ def fresh_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log_path = home / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve"], env=env, stdout=log, stderr=log
+            [sys.executable, "-m", "sguardo", "serve"], env=env, stdout=log, stderr=log
         )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.store.ids import point_id_for_bytes
+from sguardo.service.store.ids import point_id_for_bytes
 
 ALL_THUMBNAILS_LOADED = """() => {
   const imgs = [...document.querySelectorAll('#results li.result img')];

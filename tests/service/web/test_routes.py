@@ -6,14 +6,15 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from service.main import create_app
-from service.settings import Settings
+from sguardo.service.app.main import create_app
+from sguardo.service.core.settings import Settings
 
 
 def test_page_static_files_and_config(tiny_bundle_dir: Path, tmp_path: Path) -> None:
     settings = Settings(
         bundle_path=tiny_bundle_dir,
         store_path=tmp_path / "store",
+        demo_gallery=False,
         api_key="segreto-lungo",
         protect_reads=False,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from service.classify import default_templates
+from sguardo.service.embedding.classify import default_templates
 
 from ..conftest import MakeClient, assert_error, b64
 

@@ -11,8 +11,8 @@ import numpy as np
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from service.main import create_app
-from service.settings import Settings
+from sguardo.service.app.main import create_app
+from sguardo.service.core.settings import Settings
 
 from ..conftest import MakeClient, assert_error, b64
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from service.store.factory import open_store
+from sguardo.service.store.factory import open_store
 
 from ..conftest import MakeClient, assert_error
 

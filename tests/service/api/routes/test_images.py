@@ -8,7 +8,7 @@ import json
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from service.store.ids import point_id_for_bytes
+from sguardo.service.store.ids import point_id_for_bytes
 
 from ..conftest import MakeClient, assert_error, b64
 

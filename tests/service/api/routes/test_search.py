@@ -7,7 +7,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from service.store.base import StoreUnavailableError
+from sguardo.service.store.base import StoreUnavailableError
 
 from ..conftest import MakeClient, assert_error, b64
 
@@ -69,8 +69,14 @@ def test_filters_and_threshold(client: TestClient, gallery: list[str]) -> None:
         data={"text": "montagna", "filters": json.dumps({"album": ["mare"]}), "top_k": "10"},
     ).json()
     assert {h["id"] for h in as_form["hits"]} == set(gallery[:3])
-    strict = client.post("/search", json={"id": gallery[0], "score_threshold": 0.9999}).json()
-    assert strict["hits"] == [] or all(h["score"] >= 0.9999 for h in strict["hits"])
+    ranked = client.post("/search", json={"text": "montagna", "top_k": 10}).json()["hits"]
+    scores = [h["score"] for h in ranked]
+    assert len(scores) == len(gallery) and scores[1] > scores[2]
+    threshold = (scores[1] + scores[2]) / 2  # between the second and the third hit
+    strict = client.post(
+        "/search", json={"text": "montagna", "top_k": 10, "score_threshold": threshold}
+    ).json()
+    assert [h["id"] for h in strict["hits"]] == [h["id"] for h in ranked[:2]]
 
 
 def test_exactly_one_query_kind(client: TestClient, gallery: list[str]) -> None:

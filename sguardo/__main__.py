@@ -1,0 +1,5 @@
+"""`python -m sguardo ...` and `torchrun -m sguardo train ...` run the `sguardo` command."""
+
+from sguardo.cli import app
+
+app()
