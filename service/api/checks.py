@@ -1,10 +1,8 @@
-"""Input checks that several routes share: counts, text lengths, image ids."""
+"""Input checks that several routes share: counts and text lengths."""
 
 from __future__ import annotations
 
-import uuid
-
-from sguardo.service.api.errors import ApiError, too_large
+from sguardo.service.api.errors import too_large
 from sguardo.service.core.settings import Limits
 
 
@@ -23,13 +21,3 @@ def check_count(count: int, limits: Limits, what: str = "items") -> None:
             f"{count} {what} in one request; the limit is {limits.max_items_per_request} "
             "(SGUARDO_LIMITS__MAX_ITEMS_PER_REQUEST)"
         )
-
-
-def checked_id(image_id: str) -> str:
-    """Ids are UUIDs derived from image bytes; anything else cannot name an image."""
-    try:
-        return str(uuid.UUID(image_id))
-    except ValueError:
-        raise ApiError(
-            422, "invalid_id", f"{image_id!r} is not an image id (ids are UUIDs from POST /images)"
-        ) from None

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.routing import compile_path
 
 from sguardo.bundle.preprocessing import ImageDecodeError
 from sguardo.service.embedding.batching import Overloaded
@@ -17,6 +17,7 @@ from sguardo.service.encoders.base import EncoderError
 from sguardo.service.indexing.indexer import MetadataError
 from sguardo.service.store.base import (
     CollectionNotFoundError,
+    InvalidQueryError,
     ModelMismatchError,
     StoreError,
     StoreUnavailableError,
@@ -36,10 +37,21 @@ class ApiError(Exception):
         self.headers = headers
 
 
+MAX_MESSAGE_CHARS = 1000
+
+
+def clip(value: object, limit: int = 80) -> str:
+    """A bounded repr for echoing inputs in messages: a 100K-character id must not give a
+    100 KB error."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}…({len(text)} chars)"
+
+
 def error_response(
     status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    body = {"error": {"code": code, "message": message}}
+    # The backstop for every message: whatever a route echoed, the body stays small.
+    body = {"error": {"code": code, "message": clip(message, MAX_MESSAGE_CHARS)}}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -47,41 +59,11 @@ def too_large(message: str) -> ApiError:
     return ApiError(413, "payload_too_large", message)
 
 
-class BodyLimitMiddleware:
-    """Bounds every request body, chunked ones (no Content-Length) included, with a JSON 413."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        message = f"request body is over the limit of {self.max_bytes} bytes"
-        length = dict(scope.get("headers") or []).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.max_bytes:
-            response = error_response(413, "payload_too_large", message)
-            await response(scope, receive, send)
-            return
-        received = 0
-
-        async def bounded_receive() -> Message:
-            nonlocal received
-            event = await receive()
-            received += len(event.get("body", b""))
-            if received > self.max_bytes:
-                raise too_large(message)  # reaches the ApiError handler as a JSON 413
-            return event
-
-        await self.app(scope, bounded_receive, send)
-
-
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
-        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "body"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        where = ".".join(clip(str(x), 40) for x in err.get("loc", ()) if x != "body") or "body"
+        parts.append(f"{where}: {clip(err.get('msg', 'invalid'), 200)}")
     return "invalid request: " + "; ".join(parts)
 
 
@@ -105,12 +87,25 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        bad_id = next((e for e in exc.errors() if e.get("type", "").startswith("uuid")), None)
+        if bad_id is not None:
+            return error_response(
+                422,
+                "invalid_id",
+                f"{clip(bad_id.get('input'))!r} is not an image id "
+                "(ids are UUIDs from POST /images)",
+            )
         return error_response(422, "validation_error", _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first route that matched the path (GET /images/{id}
+            # hid DELETE): list the methods of every route on this path.
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return error_response(exc.status_code, code, str(exc.detail), headers)
 
     @app.exception_handler(ImageDecodeError)
     async def bad_image(_: Request, exc: ImageDecodeError) -> JSONResponse:
@@ -148,19 +143,41 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "5"},
         )
 
-    @app.exception_handler(StoreError)
-    async def store_refused(_: Request, exc: StoreError) -> JSONResponse:
-        # The store's own errors are about what was asked (a filter it cannot run, an id).
+    @app.exception_handler(InvalidQueryError)
+    async def store_refused(_: Request, exc: InvalidQueryError) -> JSONResponse:
         return error_response(422, "invalid_request", str(exc))
+
+    @app.exception_handler(StoreError)
+    async def store_failed(request: Request, exc: StoreError) -> JSONResponse:
+        # Inputs are validated before they reach the store, so anything else it raises is
+        # the store failing (I/O, the engine): logged in full, answered without internals
+        # (the engine's messages name files and paths).
+        logger.error("vector store failed on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(
+            503,
+            "store_unavailable",
+            "the vector store failed on this request; retry later, and quote request id "
+            f"{getattr(request.state, 'request_id', '')} if it persists",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(EncoderError)
     async def encoder_error(_: Request, exc: EncoderError) -> JSONResponse:
-        return error_response(503, "encoder_unavailable", str(exc), headers={"Retry-After": "5"})
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        request_id = getattr(request.state, "request_id", "")
+        retry_after = getattr(exc, "retry_after", 5)
         return error_response(
-            500, "internal_error", f"unexpected server error; quote request id {request_id}"
+            503, "encoder_unavailable", str(exc), headers={"Retry-After": str(retry_after)}
         )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document declares for this path (FastAPI's included routers
+    are not plain Starlette routes, so the document is the public map of them)."""
+    methods: set[str] = set()
+    path = request.url.path
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        regex, _, _ = compile_path(template)
+        if regex.match(path):
+            methods |= {method.upper() for method in operations}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)

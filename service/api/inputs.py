@@ -19,7 +19,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from sguardo.service.api.errors import ApiError, too_large
+from sguardo.service.api.errors import ApiError, clip, too_large
+from sguardo.service.api.json_tree import MAX_DEPTH, check_json_tree
 from sguardo.service.core.settings import Limits
 
 M = TypeVar("M", bound=BaseModel)
@@ -32,6 +33,7 @@ class Upload:
 
 
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+MAX_FILENAME_CHARS = 1000  # as ImageItem.filename
 
 
 def is_form(request: Request) -> bool:
@@ -84,15 +86,11 @@ async def parse_body(
 
     In multipart, `json_fields` hold JSON text (e.g. filters) and list fields repeat.
     """
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limits.max_request_bytes:
-        raise too_large(f"request body is {length} bytes; the limit is {limits.max_request_bytes}")
+    # The body's size is bounded as it streams in (BodyLimitMiddleware).
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        try:
-            raw = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+        raw = parse_json(await request.body(), "the body")
+        check_json_tree(raw)
         return _validate(model, raw), {}
     if content_type not in FORM_TYPES:
         raise ApiError(
@@ -118,22 +116,43 @@ async def parse_body(
             for upload in uploads:
                 data = await upload.read()
                 name = upload.filename or ""
-                check_image_size(data, limits, f"file {name!r}")
+                if len(name) > MAX_FILENAME_CHARS:
+                    raise ApiError(
+                        422,
+                        "validation_error",
+                        f"file name {clip(name, 40)!r} is longer than {MAX_FILENAME_CHARS} "
+                        "characters",
+                    )
+                check_image_size(data, limits, f"file {clip(name, 80)!r}")
                 files[key].append(Upload(data, name))
             continue
         texts = [str(v) for v in values]
         if key in json_fields:
-            try:
-                parsed = [json.loads(t) for t in texts]
-            except json.JSONDecodeError as exc:
-                raise ApiError(
-                    422, "invalid_json", f"form field {key!r} must be JSON: {exc}"
-                ) from exc
+            parsed = [parse_json(t, f"form field {clip(key, 40)!r}", status=422) for t in texts]
             fields[key] = parsed if len(parsed) > 1 else parsed[0]
             continue
         field = model.model_fields.get(key)
         fields[key] = texts if field is not None and _is_list(field.annotation) else texts[-1]
+    check_json_tree(fields)
     return _validate(model, fields), files
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(data: bytes | str, what: str, status: int = 400) -> Any:
+    """Strict JSON: no NaN/Infinity (Python's parser takes them), bounded nesting."""
+    try:
+        return json.loads(data, parse_constant=_no_constant)
+    except RecursionError:
+        raise ApiError(
+            status, "invalid_json", f"{what} is nested too deeply (limit {MAX_DEPTH} levels)"
+        ) from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise ApiError(
+            status, "invalid_json", f"{what} is not valid JSON: {clip(str(exc), 200)}"
+        ) from exc
 
 
 def _inline_refs(schema: Any, defs: dict[str, Any]) -> Any:

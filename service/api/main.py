@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from sguardo.service.api.routes import classify, embed, health, images, search
+from sguardo.service.api.routes import classify, embed, health, images, localize, search
 
 api_router = APIRouter()
-for module in (embed, search, images, classify, health):
+for module in (embed, search, images, classify, localize, health):
     api_router.include_router(module.router)

@@ -2,11 +2,72 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 
 Base64Image = str
+ImageId = Annotated[
+    UUID, Field(description="an image id (a UUID; any case, braces or urn:uuid: accepted)")
+]
+
+# Filters: what the store can match, said in the schema so clients (and fuzzers) know it.
+# Keys are payload paths: letters, digits, '_' and '-', with '.' for nested objects.
+FILTER_KEY_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+MAX_FILTERS = 16
+MAX_FILTER_VALUES = 64
+FilterKey = Annotated[str, Field(pattern=FILTER_KEY_PATTERN, max_length=64)]
+FilterText = Annotated[StrictStr, Field(max_length=1000)]
+FilterInt = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
+_FILTER_VALUE: TypeAdapter[Any] = TypeAdapter(
+    FilterText
+    | FilterInt
+    | StrictBool
+    | Annotated[list[FilterText], Field(min_length=1, max_length=MAX_FILTER_VALUES)]
+    | Annotated[list[FilterInt], Field(min_length=1, max_length=MAX_FILTER_VALUES)]
+)
+
+
+def _filter_value(value: Any) -> Any:
+    # One plain message instead of pydantic's five (one per member of the union).
+    try:
+        return _FILTER_VALUE.validate_python(value, strict=True)
+    except ValidationError:
+        raise ValueError(
+            "a filter value must be a string (up to 1000 characters), a 64-bit integer, a "
+            f"boolean, or a list of 1 to {MAX_FILTER_VALUES} strings or of 1 to "
+            f"{MAX_FILTER_VALUES} integers"
+        ) from None
+
+
+FilterValue = Annotated[
+    Any, AfterValidator(_filter_value), WithJsonSchema(_FILTER_VALUE.json_schema())
+]
+Filters = Annotated[
+    dict[FilterKey, FilterValue],
+    Field(max_length=MAX_FILTERS),
+    # pydantic puts the key pattern in patternProperties, which lets other keys through.
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_FILTERS,
+            "propertyNames": {"pattern": FILTER_KEY_PATTERN, "maxLength": 64},
+            "additionalProperties": _FILTER_VALUE.json_schema(),
+        }
+    ),
+]
 
 
 class _Body(BaseModel):
@@ -14,7 +75,14 @@ class _Body(BaseModel):
 
 
 # --- /embed
+def _at_least_one_of(*fields: str) -> dict[str, Any]:
+    return {"anyOf": [{"required": [f], "properties": {f: {"minItems": 1}}} for f in fields]}
+
+
 class EmbedRequest(_Body):
+    # The route refuses a body with nothing to embed; the schema says so too.
+    model_config = ConfigDict(json_schema_extra=_at_least_one_of("texts", "images"))
+
     texts: list[str] = Field(default_factory=list, description="Italian texts")
     images: list[Base64Image] = Field(default_factory=list, description="base64 image bytes")
 
@@ -31,16 +99,19 @@ class EmbedResponse(BaseModel):
 class SearchRequest(_Body):
     text: str | None = Field(None, description="an Italian query")
     image: Base64Image | None = Field(None, description="a query image, base64")
-    id: str | None = Field(None, description="the id of an indexed image: more like this")
+    id: ImageId | None = Field(None, description="the id of an indexed image: more like this")
     top_k: int = Field(10, ge=1, le=1000)
-    filters: dict[str, Any] | None = Field(
-        None, description='payload equality filters, e.g. {"album": "mare"}'
+    filters: Filters | None = Field(
+        None,
+        description='payload equality filters, e.g. {"album": "mare"}: a string, 64-bit '
+        "integer or boolean matches equal values; a list of strings or of integers matches "
+        "any of them. Keys are payload paths ('.' for nested objects).",
     )
     score_threshold: float | None = Field(None, ge=-1, le=1)
 
 
 class SearchHit(BaseModel):
-    id: str
+    id: ImageId
     score: float
     payload: dict[str, Any] = Field(description="metadata, without the thumbnail bytes")
     thumbnail_url: str
@@ -56,7 +127,7 @@ class SearchResponse(BaseModel):
 # --- /images
 class ImageItem(_Body):
     image: Base64Image
-    filename: str = ""
+    filename: str = Field("", max_length=1000)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -65,7 +136,7 @@ class IndexImagesRequest(_Body):
 
 
 class IndexedImageOut(BaseModel):
-    id: str
+    id: ImageId
     filename: str
     created: bool = Field(description="false: these bytes were already indexed")
 
@@ -79,13 +150,13 @@ class IndexImagesResponse(BaseModel):
 
 
 class ImageRecord(BaseModel):
-    id: str
+    id: ImageId
     payload: dict[str, Any]
     thumbnail_url: str
 
 
 class DeletedImage(BaseModel):
-    id: str
+    id: ImageId
     deleted: bool
 
 
@@ -108,6 +179,16 @@ class ClassifyResponse(BaseModel):
     model_id: str
     templates: list[str]
     labels: list[LabelScoreOut]
+
+
+# --- errors
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable, e.g. validation_error, payload_too_large")
+    message: str = Field(description="what was wrong and what to do (at most 1000 characters)")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
 
 
 # --- health
@@ -137,3 +218,48 @@ class VersionInfo(BaseModel):
     encoder: EncoderOut
     max_batch_size: int
     max_wait_ms: float
+
+
+# --- /localize
+class LocalizeRequest(_Body):
+    image: Base64Image | None = Field(None, description="the photo, base64 (or a file, multipart)")
+    id: ImageId | None = Field(
+        None,
+        description="an indexed image: answered 422 `original_not_kept`, since the service keeps "
+        "only a thumbnail of indexed images; send the image itself",
+    )
+    phrases: list[str] = Field(
+        min_length=1,
+        description="Italian phrases to find, e.g. 'una persona con un ombrello' (at most "
+        "SGUARDO_LOCALIZE__MAX_PHRASES, default 8)",
+    )
+
+
+class BoxOut(BaseModel):
+    left: int = Field(description="pixels from the image's left edge")
+    top: int
+    right: int = Field(description="exclusive")
+    bottom: int = Field(description="exclusive")
+
+
+class PhraseLocationOut(BaseModel):
+    phrase: str
+    heatmap: list[list[float]] = Field(
+        description="rows × cols values in [0, 1], row 0 at the top: the phrase's score mass "
+        "per cell, 1 at the peak"
+    )
+    box: BoxOut = Field(description="the hot region around the peak, in image pixels")
+    score: float = Field(
+        description="in [0, 1]: the best window's probability for the phrase against neutral "
+        "prompts; comparable between phrases and images, not a calibrated confidence"
+    )
+    point: list[float] = Field(description="[x, y] of the heatmap's peak, in image pixels")
+
+
+class LocalizeResponse(BaseModel):
+    model_id: str
+    width: int = Field(description="of the image as sent, upright (EXIF rotation applied)")
+    height: int
+    grid: list[int] = Field(description="[rows, cols] of every heatmap")
+    crops: int = Field(description="windows embedded for this request (one batch)")
+    results: list[PhraseLocationOut] = Field(description="one per phrase, in order")

@@ -8,10 +8,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from sguardo.service.api.errors import BodyLimitMiddleware, install_error_handlers
+from sguardo.service.api.errors import install_error_handlers
 from sguardo.service.api.main import api_router
+from sguardo.service.api.middleware import (
+    BodyLimitMiddleware,
+    CrossOriginWriteGuard,
+    SecurityHeadersMiddleware,
+    UnexpectedErrorMiddleware,
+    body_limit,
+)
+from sguardo.service.api.openapi import install_openapi
 from sguardo.service.app.services import Services, build_services, service_version
 from sguardo.service.core.logs import RequestIdMiddleware, configure_logging
+from sguardo.service.core.memory import return_freed_memory
 from sguardo.service.core.metrics import Metrics, MetricsMiddleware
 from sguardo.service.core.settings import Settings
 from sguardo.service.indexing.demo_gallery import seed_if_empty
@@ -32,6 +41,7 @@ async def seed_demo_gallery(services: Services) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
+    return_freed_memory()
     metrics = Metrics()
 
     @asynccontextmanager
@@ -56,7 +66,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(api_router)
     mount_web(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_request_bytes)
+    install_openapi(app, settings)
+    # Added innermost first: a request passes RequestId, Metrics, SecurityHeaders,
+    # CrossOriginWriteGuard, BodyLimit, then UnexpectedError around the routes (so a 500 is
+    # logged with its request id and counted by the metrics).
+    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limit=body_limit(settings.limits))
+    app.add_middleware(CrossOriginWriteGuard, allowed_origins=settings.allowed_origins)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -78,6 +78,8 @@ async def build_services(settings: Settings, metrics: Metrics) -> Services:
         max_wait_ms=settings.max_wait_ms,
         max_queue=settings.max_queue,
         max_image_pixels=settings.limits.max_image_pixels,
+        max_decoded_bytes=settings.limits.max_decoded_bytes,
+        decode_threads=settings.decode_threads,
         metrics=metrics,
     )
     embedder.start()

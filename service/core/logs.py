@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -17,7 +18,8 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
 logger = logging.getLogger("sguardo")
-_RESERVED = set(vars(logging.makeLogRecord({})))
+# uvicorn adds `color_message` (the message with ANSI colours) to its records: noise in JSON.
+_RESERVED = set(vars(logging.makeLogRecord({}))) | {"color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -39,6 +41,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO") -> None:
+    """One JSON line per event, from every logger: ours, uvicorn's, and any library's (they
+    reach the root logger), Python warnings included."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     for name in ("sguardo", "uvicorn", "uvicorn.error"):
@@ -47,6 +51,18 @@ def configure_logging(level: str = "INFO") -> None:
         log.setLevel(level.upper())
         log.propagate = False
     logging.getLogger("uvicorn.access").disabled = True  # our middleware logs each request
+    root = logging.getLogger()
+    # Replace our own earlier handler (create_app may run more than once), keep others
+    # (pytest's capture, say): only plain stream handlers would print non-JSON lines.
+    root.handlers = [
+        h
+        for h in root.handlers
+        if not (type(h) is logging.StreamHandler and h.stream in (sys.stderr, sys.stdout))
+    ]
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.WARNING:
+        root.setLevel(logging.WARNING)
+    logging.captureWarnings(True)
 
 
 def _clean_request_id(value: str | None) -> str:

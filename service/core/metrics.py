@@ -5,9 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:  # core must not import the store layer at run time
+    from sguardo.service.store.base import CollectionInfo
 
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -60,6 +64,32 @@ class Metrics:
             ["bundle_id", "model_id", "precision", "backend", "providers"],
             registry=r,
         )
+        # For alerts: saturation needs the bound, not only the depth.
+        self.queue_capacity = Gauge(
+            "sguardo_queue_capacity", "Items a queue holds before 503", ["tower"], registry=r
+        )
+        # Refreshed at each scrape of /metrics (see refresh_state_gauges in the health routes).
+        self.ready = Gauge("sguardo_ready", "1 when /readyz answers ready, else 0", registry=r)
+        self.collection_points = Gauge(
+            "sguardo_collection_points",
+            "Points in the collection behind the alias",
+            ["alias", "collection"],
+            registry=r,
+        )
+        self.collection_info = Gauge(
+            "sguardo_collection_info",
+            "The collection behind the alias and the bundle that built it (value is always 1)",
+            ["alias", "collection", "bundle_id"],
+            registry=r,
+        )
+
+    def record_collection(self, info: CollectionInfo | None) -> None:
+        """The alias's current collection, or none: stale labels must not outlive an alias swap."""
+        self.collection_points.clear()
+        self.collection_info.clear()
+        if info is not None:
+            self.collection_points.labels(info.alias, info.collection).set(info.count)
+            self.collection_info.labels(info.alias, info.collection, info.bundle_id).set(1)
 
     @contextmanager
     def time_store(self, operation: str) -> Iterator[None]:

@@ -16,18 +16,37 @@ from sguardo.bundle import paths
 
 
 class Limits(BaseModel):
-    """What one request may carry; beyond these the service answers 413."""
+    """What one request may carry; beyond these the service answers 413 (see the README's
+    limits table). Together they bound the memory one request can make the service use."""
 
     max_items_per_request: int = Field(64, ge=1)
     max_text_chars: int = Field(1000, ge=1)
     max_image_bytes: int = Field(10_000_000, ge=1)
     max_image_pixels: int = Field(40_000_000, ge=1)
+    # Pixels alone understate memory: a 16-bit RGBA PNG decodes to more bytes per pixel than
+    # an RGB JPEG, and a palette image is expanded to RGB. 120 MB is a 40 MP RGB photo.
+    max_decoded_bytes: int = Field(120_000_000, ge=1)
     max_labels: int = Field(100, ge=1)
+    # The whole body, as it streams in. Routes that carry one image get less: one image in
+    # base64 and 1 MB of fields (see service/api/middleware.py).
+    max_request_bytes: int = Field(48_000_000, ge=1)
 
-    @property
-    def max_request_bytes(self) -> int:
-        # base64 inflates by 4/3; leave room for form fields and metadata.
-        return self.max_items_per_request * (self.max_image_bytes * 4 // 3 + 64_000) + 1_000_000
+
+class LocalizeSettings(BaseModel):
+    """POST /localize and `sguardo localize`: the crops each request may cost."""
+
+    scales: list[float] = Field(
+        default_factory=lambda: [0.2, 0.3, 0.4, 0.5],
+        description="window sides as fractions of the image's short side (measured best on "
+        "coco128 train2017; see loadtests/bench_localize.py)",
+    )
+    overlap: float = Field(0.5, ge=0, lt=1, description="fraction shared by neighbouring windows")
+    max_crops: int = Field(
+        256, ge=1, description="crops per request (one batch); smaller scales go first"
+    )
+    max_phrases: int = Field(8, ge=1)
+    grid_cells: int = Field(32, ge=2, le=256, description="heatmap cells along the long side")
+    max_side: int = Field(1024, ge=64, description="crops come from a copy at most this big")
 
 
 class Settings(BaseSettings):
@@ -57,7 +76,12 @@ class Settings(BaseSettings):
     # Dynamic batching (max_batch_size=1 turns it off)
     max_batch_size: int = Field(32, ge=1)
     max_wait_ms: float = Field(5.0, ge=0)
-    max_queue: int = Field(1024, ge=1, description="items waiting per tower before 503")
+    max_queue: int = Field(
+        1024, ge=1, description="items waiting per tower (images: decoding included) before 503"
+    )
+    decode_threads: int = Field(
+        2, ge=1, description="images decoded at once: each holds up to max_decoded_bytes"
+    )
 
     # Vector store
     store_kind: Literal["embedded", "qdrant"] = "embedded"
@@ -70,8 +94,14 @@ class Settings(BaseSettings):
     # Access
     api_key: str | None = None
     protect_reads: bool = False
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="origins (https://host:port) allowed to POST/DELETE from a browser "
+        "besides the service's own; other cross-origin writes get 403",
+    )
 
     limits: Limits = Field(default_factory=Limits)
+    localize: LocalizeSettings = Field(default_factory=LocalizeSettings)
     demo_gallery: bool = Field(True, description="at start-up, index the demo photos if empty")
     thumbnail_size: int = Field(192, ge=16, le=1024)
 

@@ -66,6 +66,9 @@ class DynamicBatcher(Generic[T]):
         self.max_wait = max_wait_ms / 1000
         self.max_queue = max_queue
         self._metrics = metrics
+        if metrics:  # both series exist from the start, so dashboards show an idle queue as 0
+            metrics.queue_capacity.labels(tower).set(max_queue)
+            metrics.queue_depth.labels(tower).set(0)
         self._queue: deque[_Pending[T]] = deque()
         self._queued_items = 0
         self._arrived = asyncio.Event()
@@ -111,9 +114,7 @@ class DynamicBatcher(Generic[T]):
         if self._worker is None:
             raise RuntimeError(f"{self.tower} batcher is not started")
         if self._queued_items + len(items) > self.max_queue:
-            if self._metrics:
-                self._metrics.rejected.labels(f"{self.tower}_queue_full").inc()
-            raise Overloaded(self.tower, self._retry_after())
+            raise self.overloaded()
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(items, future, rows=[None] * len(items)))
         self._set_queued(self._queued_items + len(items))
@@ -122,8 +123,16 @@ class DynamicBatcher(Generic[T]):
         self._arrived.set()
         return await future
 
-    def _retry_after(self) -> int:
-        batches_ahead = self._queued_items / self.max_batch_size
+    def overloaded(self, waiting: int | None = None) -> Overloaded:
+        """The refusal for a caller that finds no room (counted), to raise; `waiting`: the
+        items ahead of it if more than the queue holds (images still decoding)."""
+        if self._metrics:
+            self._metrics.rejected.labels(f"{self.tower}_queue_full").inc()
+        return Overloaded(self.tower, self._retry_after(waiting))
+
+    def _retry_after(self, waiting: int | None = None) -> int:
+        ahead = self._queued_items if waiting is None else max(waiting, self._queued_items)
+        batches_ahead = ahead / self.max_batch_size
         return max(1, math.ceil(batches_ahead * self._batch_seconds))
 
     def _set_queued(self, value: int) -> None:
@@ -184,10 +193,21 @@ class DynamicBatcher(Generic[T]):
             loop = asyncio.get_running_loop()
             vectors = await loop.run_in_executor(self._executor, self._infer, items)
         except Exception as exc:
-            logger.exception("%s inference failed for a batch of %d", self.tower, len(items))
-            for pending, _, _ in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(exc)
+            if len(batch) == 1:
+                logger.error("%s inference failed for %d items: %r", self.tower, len(items), exc)
+                if not batch[0][0].future.done():
+                    batch[0][0].future.set_exception(exc)
+                return
+            # One caller's input must not fail the others batched with it: run each caller's
+            # slice alone, so only the culprit (or, if the encoder is down, everyone) fails.
+            logger.warning(
+                "%s inference failed for a batch of %d callers (%r); retrying each alone",
+                self.tower,
+                len(batch),
+                exc,
+            )
+            for part in batch:
+                await self._run_batch([part])
             return
         elapsed = time.perf_counter() - started
         self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * elapsed

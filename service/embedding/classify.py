@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -28,10 +29,28 @@ class LabelScore:
     similarity: float  # cosine between the image and the label's mean template embedding
 
 
+def _one_label_field(template: str) -> bool:
+    """Exactly one replacement field, and it is a bare `{}`: `{x}`, `{1}`, `{0.a}`, `{!r}`,
+    `{:>9}` or an unbalanced `{` would make str.format raise (or reach attributes)."""
+    try:
+        fields = [
+            (name, spec, conversion)
+            for _, name, spec, conversion in string.Formatter().parse(template)
+            if name is not None
+        ]
+    except ValueError:  # "{}{", "}{}" and the like
+        return False
+    return fields == [("", "", None)]
+
+
 def check_templates(templates: Sequence[str]) -> None:
-    bad = [t for t in templates if t.count("{}") != 1]
+    bad = [t for t in templates if not _one_label_field(t)]
     if bad:
-        raise ValueError(f"each template needs exactly one '{{}}' for the label; not: {bad}")
+        shown = ", ".join(repr(t[:60]) for t in bad[:3]) + (" …" if len(bad) > 3 else "")
+        raise ValueError(
+            "each template needs exactly one '{}' for the label and no other '{' or '}' "
+            f"(write '{{{{' or '}}}}' for a literal brace); not: {shown}"
+        )
 
 
 async def classify(

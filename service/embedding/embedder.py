@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -15,9 +18,22 @@ from sguardo.service.core.metrics import Metrics
 from sguardo.service.embedding.batching import DynamicBatcher
 from sguardo.service.encoders.base import Encoder
 
+R = TypeVar("R")
+
+
+# What the service decodes: the common photo formats, not every decoder PIL carries (EPS
+# would run Ghostscript; PSD, ICNS, ... are attack surface no user of a photo search needs).
+ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+
 
 class Embedder:
-    """Owns the tokenizer, the image preprocessor and one batcher per tower."""
+    """Owns the tokenizer, the image preprocessor, the decode threads and one batcher per tower.
+
+    Images are admitted before they are decoded: the vision queue's bound counts the items
+    waiting to decode as well as those waiting for inference, so an overloaded service refuses
+    at once (503) instead of after the expensive decode, and decoded pixels wait for at most
+    `decode_threads` images at a time.
+    """
 
     def __init__(
         self,
@@ -28,12 +44,19 @@ class Embedder:
         max_wait_ms: float = 5.0,
         max_queue: int = 1024,
         max_image_pixels: int = 40_000_000,
+        max_decoded_bytes: int | None = None,
+        decode_threads: int = 2,
         metrics: Metrics | None = None,
     ) -> None:
         self.bundle = bundle
         self.encoder = encoder
         self.tokenizer: TextTokenizer = bundle.tokenizer()
-        self.preprocessor: ImagePreprocessor = bundle.image_preprocessor(max_image_pixels)
+        self.preprocessor = ImagePreprocessor(
+            bundle.manifest.image,
+            max_pixels=max_image_pixels,
+            max_decoded_bytes=max_decoded_bytes,
+            formats=ACCEPTED_FORMATS,
+        )
         batching = {
             "max_batch_size": max_batch_size,
             "max_wait_ms": max_wait_ms,
@@ -50,18 +73,30 @@ class Embedder:
             self._encode_image_batch,
             **batching,  # type: ignore[arg-type]
         )
+        self.decode_threads = decode_threads
+        self._decoding: ThreadPoolExecutor | None = None
+        self._images_admitted = 0  # decoding, queued or in inference
 
     @property
     def dim(self) -> int:
         return self.bundle.manifest.embedding_dim
 
+    @property
+    def images_admitted(self) -> int:
+        return self._images_admitted
+
     def start(self) -> None:
+        if self._decoding is None:
+            self._decoding = ThreadPoolExecutor(self.decode_threads, "sguardo-decode")
         self.text_batcher.start()
         self.image_batcher.start()
 
     async def stop(self) -> None:
         await self.text_batcher.stop()
         await self.image_batcher.stop()
+        if self._decoding is not None:
+            self._decoding.shutdown(wait=False)
+            self._decoding = None
 
     # Run in the batcher's worker thread, once per batch.
     def _encode_text_batch(self, texts: list[str]) -> np.ndarray:
@@ -74,18 +109,39 @@ class Embedder:
     async def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         return await self.text_batcher.submit(list(texts))
 
-    def decode_image(self, data: bytes) -> Image.Image:
-        """Bounded decode (pixel limit, bombs refused, JPEG draft); raises ImageDecodeError."""
-        return self.preprocessor.decode(data)
+    @contextmanager
+    def admit_images(self, count: int) -> Iterator[None]:
+        """Hold `count` places in the vision queue from before decoding until the rows are
+        back; raises Overloaded (503 + Retry-After) at once when there is no room."""
+        if self._images_admitted + count > self.image_batcher.max_queue:
+            raise self.image_batcher.overloaded(waiting=self._images_admitted)
+        self._images_admitted += count
+        try:
+            yield
+        finally:
+            self._images_admitted -= count
 
-    async def embed_decoded(self, images: Sequence[Image.Image]) -> np.ndarray:
-        arrays = await asyncio.to_thread(lambda: [self.preprocessor.to_array(i) for i in images])
-        return await self.image_batcher.submit(arrays)
+    async def decode(self, work: Callable[[], R]) -> R:
+        """Run decoding work on the decode threads (bounded: decoded pixels are memory)."""
+        if self._decoding is None:
+            raise RuntimeError("the embedder is not started")
+        return await asyncio.get_running_loop().run_in_executor(self._decoding, work)
+
+    def decode_image(self, data: bytes, min_size: int | None = None) -> Image.Image:
+        """Bounded decode (pixels and decoded bytes, bombs refused, JPEG draft); raises
+        ImageDecodeError."""
+        return self.preprocessor.decode(data, min_size=min_size)
+
+    async def embed_arrays(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        """Preprocessed images (see `preprocessor.to_array`); admit them first."""
+        return await self.image_batcher.submit(list(arrays))
 
     async def embed_images(self, images: Sequence[bytes]) -> np.ndarray:
-        """Decode and preprocess off the event loop, then batch with other callers."""
-        arrays = await asyncio.to_thread(lambda: [self.preprocessor(data) for data in images])
-        return await self.image_batcher.submit(arrays)
+        """Admit, decode and preprocess on the decode threads, then batch with other callers.
+        Each image's pixels are dropped as soon as its (3, crop, crop) array exists."""
+        with self.admit_images(len(images)):
+            arrays = await self.decode(lambda: [self.preprocessor(data) for data in images])
+            return await self.image_batcher.submit(arrays)
 
     # Unbatched reference path: what tests compare the batched rows against.
     def embed_texts_unbatched(self, texts: Sequence[str]) -> np.ndarray:

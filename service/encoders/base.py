@@ -12,6 +12,15 @@ class EncoderError(Exception):
     """The encoder backend cannot be set up or did not answer; the message says why."""
 
 
+class EncoderUnavailableError(EncoderError):
+    """A remote encoder (Triton) is not reachable now; it reconnects by itself (API: 503 +
+    Retry-After). The message is for clients: no addresses, the log has the details."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True)
 class EncoderInfo:
     backend: str  # "onnxruntime" | "triton"
@@ -27,6 +36,11 @@ class EncoderInfo:
 
 class Encoder(Protocol):
     info: EncoderInfo
+
+    @property
+    def ready(self) -> bool:
+        """False while a remote backend is unreachable (/readyz says so); local ones: always."""
+        ...
 
     def encode_text(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """int64 (batch, seq) ids and mask → float32 (batch, dim), unit rows."""

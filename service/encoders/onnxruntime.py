@@ -42,6 +42,8 @@ def resolve_providers(requested: list[str]) -> list[str]:
 
 
 class OnnxRuntimeEncoder:
+    ready = True  # in process: nothing to reconnect to
+
     def __init__(
         self,
         bundle: Bundle,

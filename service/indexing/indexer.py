@@ -6,7 +6,6 @@ interrupted bulk run can simply be run again.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 from collections.abc import Mapping, Sequence
@@ -14,13 +13,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from PIL import Image, ImageOps
+import numpy as np
+from PIL import Image
 
 from sguardo.bundle.preprocessing import ImageDecodeError
 from sguardo.service.embedding.embedder import Embedder
 from sguardo.service.store.base import Point
 from sguardo.service.store.gallery import Gallery
 from sguardo.service.store.ids import point_id_for_bytes
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
 
 RESERVED_KEYS = frozenset({"filename", "thumbnail", "width", "height", "indexed_at"})
 
@@ -46,7 +51,7 @@ class IndexedImage:
 @dataclass(frozen=True)
 class _Prepared:
     id: str
-    image: Image.Image
+    array: np.ndarray  # what the model sees; the decoded pixels are already gone
     payload: dict[str, Any]
 
 
@@ -63,11 +68,15 @@ def check_metadata(metadata: Any) -> dict[str, Any]:
 
 
 def make_thumbnail(image: Image.Image, size: int) -> str:
-    """A small base64 JPEG, kept in the payload so the gallery needs no separate file store."""
-    thumb = image.copy()
-    thumb.thumbnail((size, size), Image.Resampling.LANCZOS)
+    """A small base64 JPEG, kept in the payload so the gallery needs no separate file store.
+
+    Shrinks `image` in place (no full-size copy) and writes none of the upload's metadata:
+    its JPEG comment, EXIF (GPS position, camera serial) and ICC profile stay private.
+    """
+    image.thumbnail((size, size), Image.Resampling.LANCZOS)
+    image.info.clear()
     buffer = io.BytesIO()
-    thumb.save(buffer, format="JPEG", quality=80, optimize=True)
+    image.save(buffer, format="JPEG", quality=80, optimize=True)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -78,18 +87,21 @@ class ImageIndexer:
         self.thumbnail_size = thumbnail_size
 
     def _prepare(self, item: ImageInput) -> _Prepared:
-        """Decode (bounded), measure and thumbnail one image. CPU work: call off the loop."""
+        """Decode (bounded) once, measure, preprocess and thumbnail one image. CPU work: run
+        it on the embedder's decode threads. Only the model's array and the thumbnail
+        outlive this call, so a request's images are never all in memory at full size."""
         metadata = check_metadata(item.metadata)
         image = self.embedder.decode_image(item.data)  # raises ImageDecodeError
-        full = Image.open(io.BytesIO(item.data))  # header only; already checked above
-        width, height = full.size
-        if _rotated(full):
+        header = Image.open(io.BytesIO(item.data))  # header only: the original size
+        width, height = header.size
+        if _rotated(header):
             width, height = height, width
+        array = self.embedder.preprocessor.to_array(image)
         source = image
         if min(image.size) < self.thumbnail_size < min(width, height):
-            # The model's decode was drafted below thumbnail size: decode again, drafted larger.
-            full.draft("RGB", (self.thumbnail_size, self.thumbnail_size))
-            source = ImageOps.exif_transpose(full).convert("RGB")
+            # Only when the thumbnail is larger than the model's input: the JPEG draft went
+            # below thumbnail size, so this one image is decoded again, drafted larger.
+            source = self.embedder.decode_image(item.data, min_size=self.thumbnail_size)
         payload = {
             **metadata,
             "filename": item.filename,
@@ -98,7 +110,7 @@ class ImageIndexer:
             "thumbnail": make_thumbnail(source, self.thumbnail_size),
             "indexed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        return _Prepared(point_id_for_bytes(item.data), image, payload)
+        return _Prepared(point_id_for_bytes(item.data), array, payload)
 
     def _prepare_all(self, items: list[ImageInput]) -> list[_Prepared]:
         prepared = []
@@ -106,7 +118,7 @@ class ImageIndexer:
             try:
                 prepared.append(self._prepare(item))
             except ImageDecodeError as exc:
-                name = item.filename or f"image #{position + 1}"
+                name = clip(item.filename, 80) if item.filename else f"image #{position + 1}"
                 raise ImageDecodeError(f"{name}: {exc}") from exc
         return prepared
 
@@ -114,6 +126,8 @@ class ImageIndexer:
         self, items: Sequence[ImageInput], *, skip_existing: bool = True
     ) -> list[IndexedImage]:
         """Index `items`; already-indexed bytes are skipped (not re-embedded) when asked."""
+        for item in items:  # all of them: already-indexed bytes must not skip the check
+            check_metadata(item.metadata)
         ids = [point_id_for_bytes(item.data) for item in items]
         existing = await self.gallery.existing(ids) if skip_existing else set()
         todo = [(i, item) for i, item in enumerate(items) if ids[i] not in existing]
@@ -122,8 +136,10 @@ class ImageIndexer:
         for i, item in todo:
             unique.setdefault(ids[i], item)
         if unique:
-            prepared = await asyncio.to_thread(self._prepare_all, list(unique.values()))
-            vectors = await self.embedder.embed_decoded([p.image for p in prepared])
+            with self.embedder.admit_images(len(unique)):  # 503 before any decoding
+                todo_items = list(unique.values())
+                prepared = await self.embedder.decode(lambda: self._prepare_all(todo_items))
+                vectors = await self.embedder.embed_arrays([p.array for p in prepared])
             points = [
                 Point(id=p.id, vector=vector, payload=p.payload)
                 for p, vector in zip(prepared, vectors, strict=True)

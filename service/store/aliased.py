@@ -19,6 +19,7 @@ from sguardo.service.store.base import (
     CollectionNotFoundError,
     Filters,
     Hit,
+    InvalidQueryError,
     ModelMismatchError,
     Point,
     StoreError,
@@ -49,14 +50,14 @@ def build_filter(filters: Filters | None, models: Any) -> Any:
         if isinstance(value, list | tuple | set | frozenset):
             values = list(value)
             if not values or not all(_matchable(v) and not isinstance(v, bool) for v in values):
-                raise StoreError(
+                raise InvalidQueryError(
                     f"Filter on {key!r}: a list must hold strings or integers, got {value!r}."
                 )
             match = models.MatchAny(any=values)
         elif _matchable(value):
             match = models.MatchValue(value=value)
         else:
-            raise StoreError(
+            raise InvalidQueryError(
                 f"Filter on {key!r}: match a string, integer or boolean (or a list of strings "
                 f"or integers), got {value!r}."
             )
@@ -196,7 +197,7 @@ class AliasedStore(ABC):
         score_threshold: float | None = None,
     ) -> list[Hit]:
         if top_k < 1:
-            raise StoreError(f"top_k must be at least 1, got {top_k}.")
+            raise InvalidQueryError(f"top_k must be at least 1, got {top_k}.")
         query = np.asarray(vector, dtype=np.float32)
         if query.ndim != 1:
             raise StoreError("The query vector must be a flat list of numbers.")

@@ -52,6 +52,11 @@ class StoreLockedError(StoreError):
     """The embedded store is held by another process (it admits one)."""
 
 
+class InvalidQueryError(StoreError):
+    """The store refuses what was asked (a filter it cannot run, an id that is not a UUID):
+    the caller's mistake (the API answers 422), unlike other StoreErrors."""
+
+
 class StoreUnavailableError(StoreError):
     """The vector database cannot be reached (the API answers 503)."""
 

@@ -53,6 +53,10 @@ class Gallery:
         await self.ensure()
         return await self._call("info", self.store.info, self.alias)
 
+    async def describe(self) -> CollectionInfo:
+        """What the alias points at, without refusing another bundle's collection (for metrics)."""
+        return await self._call("info", self.store.info, self.alias)
+
     async def search(
         self,
         vector: np.ndarray,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from sguardo.service.store.base import StoreError
+from sguardo.service.store.base import InvalidQueryError
 
 
 def point_id_for_bytes(data: bytes) -> str:
@@ -18,6 +18,6 @@ def canonical_id(point_id: str) -> str:
     try:
         return str(uuid.UUID(str(point_id)))
     except ValueError:
-        raise StoreError(
-            f"Point id {point_id!r} is not a UUID; derive ids with point_id_for_bytes()."
+        raise InvalidQueryError(
+            f"Point id {str(point_id)[:80]!r} is not a UUID; derive ids with point_id_for_bytes()."
         ) from None

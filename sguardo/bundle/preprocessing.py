@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 from tokenizers import Tokenizer
 
 from sguardo.bundle.manifest import ImagePreprocessing, TextPreprocessing
@@ -31,20 +31,51 @@ class ImageDecodeError(ValueError):
     """The bytes are not an image we accept (unreadable, too large, a decompression bomb)."""
 
 
+def decoded_bytes(image: Image.Image) -> int:
+    """Bytes that decoding `image` (as opened, after any draft) allocates at its peak: its own
+    pixel buffer, by mode and bit depth (RGBA 4, I;16 2, F 4 bytes a pixel...), plus the RGB
+    copy that every other mode is converted to. A header read, nothing decoded."""
+    mode = ImageMode.getmode(image.mode)
+    per_pixel = np.dtype(mode.typestr).itemsize * len(mode.bands)
+    if image.mode != "RGB":
+        per_pixel += 3
+    width, height = image.size
+    return width * height * per_pixel
+
+
 class ImagePreprocessor:
-    def __init__(self, params: ImagePreprocessing, *, max_pixels: int = DEFAULT_MAX_PIXELS):
+    def __init__(
+        self,
+        params: ImagePreprocessing,
+        *,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_decoded_bytes: int | None = None,
+        formats: Sequence[str] | None = None,
+    ):
         self.params = params
         self.max_pixels = max_pixels
+        # Pixels alone understate memory (a 16-bit RGBA PNG is 8 bytes a pixel before its RGB
+        # copy): the service bounds the bytes decoding allocates as well. None: no such bound.
+        self.max_decoded_bytes = max_decoded_bytes
+        self.formats: list[str] | None = None  # None: every format PIL reads
+        if formats:
+            Image.init()  # registers every plugin: Image.open(formats=...) sees only loaded ones
+            self.formats = [f for f in formats if f in Image.OPEN]
         self._mean = np.asarray(params.mean, dtype=np.float32).reshape(3, 1, 1)
         self._std = np.asarray(params.std, dtype=np.float32).reshape(3, 1, 1)
 
-    def decode(self, data: bytes) -> Image.Image:
-        """Decode bytes to an RGB image, refusing oversized images before decoding pixels."""
+    def decode(self, data: bytes, *, min_size: int | None = None) -> Image.Image:
+        """Decode bytes to an RGB image, refusing oversized images before decoding pixels.
+
+        JPEGs are decoded at the smallest scale that keeps both sides at least
+        `min_size` (default: the model's resize size); ask more to cut a larger thumbnail
+        from the same, single decode.
+        """
         try:
             with warnings.catch_warnings():
                 # We enforce our own bound below; PIL's warning would only be noise.
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                image: Image.Image = Image.open(io.BytesIO(data))
+                image: Image.Image = Image.open(io.BytesIO(data), formats=self.formats)
                 width, height = image.size  # header only: nothing decoded yet
                 if width * height > self.max_pixels:
                     raise ImageDecodeError(
@@ -52,10 +83,20 @@ class ImagePreprocessor:
                         f"the limit is {self.max_pixels}"
                     )
                 # JPEG can decode directly at 1/2, 1/4, 1/8 scale: far less work for big photos.
-                target = self.params.resize_size
+                target = max(self.params.resize_size, min_size or 0)
                 image.draft("RGB", (target, target))
-                image = ImageOps.exif_transpose(image)
-                return image.convert("RGB")
+                cost = decoded_bytes(image)
+                if self.max_decoded_bytes is not None and cost > self.max_decoded_bytes:
+                    raise ImageDecodeError(
+                        f"image is {width}x{height} {image.mode}: decoding it takes {cost} "
+                        f"bytes; the limit is {self.max_decoded_bytes} (send it smaller, or "
+                        "as 8-bit RGB)"
+                    )
+                image.load()
+                if image.mode != "RGB":  # before rotating, and keeps the EXIF in .info
+                    image = image.convert("RGB")
+                ImageOps.exif_transpose(image, in_place=True)  # no third copy
+                return image
         except ImageDecodeError:
             raise
         except UnidentifiedImageError as exc:
@@ -83,7 +124,9 @@ class ImagePreprocessor:
 
     def to_array(self, image: Image.Image) -> np.ndarray:
         """(3, crop, crop) float32, normalised."""
-        pixels = np.asarray(self.resize_and_crop(image.convert("RGB")), dtype=np.float32)
+        if image.mode != "RGB":  # convert() copies even an RGB image: not for nothing
+            image = image.convert("RGB")
+        pixels = np.asarray(self.resize_and_crop(image), dtype=np.float32)
         chw = pixels.transpose(2, 0, 1) / 255.0
         return ((chw - self._mean) / self._std).astype(np.float32)
 

@@ -12,6 +12,7 @@ from sguardo.model.cli import eval as eval_cli
 from sguardo.model.cli.export import export
 from sguardo.model.cli.train import train
 from sguardo.service.cli.index import index
+from sguardo.service.cli.localize import localize
 
 app = typer.Typer(
     help="Sguardo: Italian image–text search. Train, export and serve an Italian CLIP.",
@@ -24,5 +25,6 @@ app.add_typer(eval_cli.app, name="eval")
 app.add_typer(benchmark_cli.app, name="benchmark")
 app.command()(serve.serve)
 app.command()(index)
+app.command()(localize)
 app.add_typer(bundle.app, name="bundle")
 app.add_typer(backbones.app, name="backbones")

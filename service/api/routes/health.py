@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sguardo.service.api.deps import ServicesDep
 from sguardo.service.api.schemas import EncoderOut, Health, Readiness, VersionInfo
-from sguardo.service.app.services import service_version
+from sguardo.service.app.services import Services, service_version
+from sguardo.service.core.metrics import Metrics
 from sguardo.service.store.base import StoreError
 
 router = APIRouter(tags=["health"])
@@ -26,7 +29,11 @@ async def healthz() -> Health:
     summary="Bundle loaded and vector store reachable",
 )
 async def readyz(request: Request) -> JSONResponse:
-    services = getattr(request.app.state, "services", None)
+    body = await readiness(getattr(request.app.state, "services", None))
+    return JSONResponse(body.model_dump(), status_code=200 if body.status == "ready" else 503)
+
+
+async def readiness(services: Services | None) -> Readiness:
     checks = {"bundle": services is not None, "store": False, "collection": False}
     detail: dict[str, str] = {}
     if services is not None:
@@ -39,9 +46,12 @@ async def readyz(request: Request) -> JSONResponse:
                 checks["collection"] = True
             except StoreError as exc:
                 detail["collection"] = str(exc)
+        # A remote encoder (Triton) may be away; it reconnects by itself.
+        checks["encoder"] = bool(getattr(services.encoder, "ready", True))
+        if not checks["encoder"]:
+            detail["encoder"] = "the encoder backend is not reachable yet; reconnecting"
     ready = all(checks.values())
-    body = Readiness(status="ready" if ready else "not_ready", checks=checks, detail=detail)
-    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+    return Readiness(status="ready" if ready else "not_ready", checks=checks, detail=detail)
 
 
 @router.get("/version", response_model=VersionInfo, summary="Service, bundle and collection")
@@ -67,5 +77,17 @@ async def version(services: ServicesDep) -> VersionInfo:
 
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics")
 async def metrics(request: Request) -> Response:
-    registry = request.app.state.metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    metrics: Metrics = request.app.state.metrics
+    await refresh_state_gauges(getattr(request.app.state, "services", None), metrics)
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def refresh_state_gauges(services: Services | None, metrics: Metrics) -> None:
+    """Readiness and the collection (size, building bundle) as of this scrape: alerts on them
+    (not ready, index shrunk, model/collection mismatch) must not read a start-up snapshot."""
+    metrics.ready.set(1 if (await readiness(services)).status == "ready" else 0)
+    info = None
+    if services is not None:
+        with contextlib.suppress(StoreError):  # no collection (yet): no collection series
+            info = await services.gallery.describe()
+    metrics.record_collection(info)

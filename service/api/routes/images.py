@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Any
+from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
-from sguardo.service.api.checks import check_count, checked_id
+from sguardo.service.api.checks import check_count
 from sguardo.service.api.deps import ReadAccess, ServicesDep, WriteAccess
 from sguardo.service.api.errors import ApiError
 from sguardo.service.api.inputs import FILES, body_doc, decode_base64, is_form, parse_body
@@ -87,22 +88,26 @@ async def index_images(request: Request, services: ServicesDep) -> IndexImagesRe
         bundle_id=services.bundle.bundle_id,
         created=created,
         existing=len(indexed) - created,
-        images=[IndexedImageOut(id=x.id, filename=x.filename, created=x.created) for x in indexed],
+        images=[
+            IndexedImageOut(id=UUID(x.id), filename=x.filename, created=x.created) for x in indexed
+        ],
     )
 
 
+# Path ids are UUIDs in any of the forms uuid.UUID reads (upper case, braces, urn:uuid:);
+# responses and URLs always carry the canonical form.
 async def _get_payload(services: ServicesDep, image_id: str) -> dict[str, Any]:
-    point = await services.gallery.get(checked_id(image_id))
+    point = await services.gallery.get(image_id)
     if point is None:
         raise ApiError(404, "not_found", f"no indexed image with id {image_id!r}")
     return dict(point.payload)
 
 
 @router.get("/{image_id}", response_model=ImageRecord, dependencies=[ReadAccess])
-async def get_image(image_id: str, services: ServicesDep) -> ImageRecord:
-    payload = await _get_payload(services, image_id)
+async def get_image(image_id: UUID, services: ServicesDep) -> ImageRecord:
+    payload = await _get_payload(services, str(image_id))
     return ImageRecord(
-        id=image_id, payload=public_payload(payload), thumbnail_url=thumbnail_url(image_id)
+        id=image_id, payload=public_payload(payload), thumbnail_url=thumbnail_url(str(image_id))
     )
 
 
@@ -112,8 +117,8 @@ async def get_image(image_id: str, services: ServicesDep) -> ImageRecord:
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}},
 )
-async def get_thumbnail(image_id: str, services: ServicesDep) -> Response:
-    payload = await _get_payload(services, image_id)
+async def get_thumbnail(image_id: UUID, services: ServicesDep) -> Response:
+    payload = await _get_payload(services, str(image_id))
     try:
         data = base64.b64decode(payload.get("thumbnail") or "", validate=True)
     except (binascii.Error, ValueError):
@@ -126,7 +131,7 @@ async def get_thumbnail(image_id: str, services: ServicesDep) -> Response:
 
 
 @router.delete("/{image_id}", response_model=DeletedImage, dependencies=[WriteAccess])
-async def delete_image(image_id: str, services: ServicesDep) -> DeletedImage:
-    if await services.gallery.delete([checked_id(image_id)]) == 0:
+async def delete_image(image_id: UUID, services: ServicesDep) -> DeletedImage:
+    if await services.gallery.delete([str(image_id)]) == 0:
         raise ApiError(404, "not_found", f"no indexed image with id {image_id!r}")
     return DeletedImage(id=image_id, deleted=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from typing import Literal
+from uuid import UUID
 
 import numpy as np
 from fastapi import APIRouter, Request
 
-from sguardo.service.api.checks import check_texts, checked_id
+from sguardo.service.api.checks import check_texts
 from sguardo.service.api.deps import ReadAccess, ServicesDep
 from sguardo.service.api.errors import ApiError
 from sguardo.service.api.inputs import FILE, body_doc, decode_base64, is_form, parse_body
@@ -67,9 +68,9 @@ async def search(request: Request, services: ServicesDep) -> SearchResponse:
         vector = (await services.embedder.embed_images([image]))[0]
         query = "image"
     else:
-        point = await services.gallery.get(checked_id(str(body.id)), with_vector=True)
+        point = await services.gallery.get(str(body.id), with_vector=True)
         if point is None:
-            raise ApiError(404, "not_found", f"no indexed image with id {body.id!r}")
+            raise ApiError(404, "not_found", f"no indexed image with id {str(body.id)!r}")
         vector, exclude, query = np.asarray(point.vector, dtype=np.float32), point.id, "id"
     # "More like this" leaves out the query image itself.
     top_k = body.top_k + (1 if exclude else 0)
@@ -83,7 +84,7 @@ async def search(request: Request, services: ServicesDep) -> SearchResponse:
         query=query,
         hits=[
             SearchHit(
-                id=h.id,
+                id=UUID(h.id),
                 score=h.score,
                 payload=public_payload(dict(h.payload)),
                 thumbnail_url=thumbnail_url(h.id),

@@ -81,6 +81,7 @@ function renderResults(results) {
     score.className = "score";
     score.textContent = `punteggio ${Number(result.score).toFixed(3)}`;
     caption.append(title, score);
+    if (typeof addWhereButton === "function") addWhereButton(caption, result, name);
     const p = result.payload || {};
     if (p.credit || p.licence) {
       // CC BY photos need their attribution shown.
@@ -132,6 +133,7 @@ async function searchByImage(file) {
   preview.src = URL.createObjectURL(file);
   preview.alt = `Immagine cercata: ${file.name}`;
   preview.hidden = false;
+  if (typeof showWhereImage === "function") showWhereImage(file, file.name);
   await search({ image: await fileToBase64(file) }, `immagini simili a «${file.name}»`);
 }
 

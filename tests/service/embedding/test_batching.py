@@ -219,3 +219,43 @@ def test_concurrent_image_callers_get_the_unbatched_vectors(
     got = np.concatenate(asyncio.run(run()))
     assert got.shape == (len(images), bundle.manifest.embedding_dim)
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_a_poisoned_caller_fails_alone_and_its_batch_mates_get_their_rows() -> None:
+    """One caller's bad input must never fail the callers batched with it (issue 14, item 1)."""
+    infer = RecordingInfer()
+
+    def refuses_negative(items: list[float]) -> np.ndarray:
+        if any(x < 0 for x in items):
+            raise ValueError("the encoder refuses negative items")
+        return infer(items)
+
+    batcher = DynamicBatcher("text", refuses_negative, max_batch_size=32, max_wait_ms=30)
+    requests = [[float(i), float(i) + 0.5] for i in range(12)]
+    requests.insert(5, [7.0, -1.0])  # the culprit, in the middle of the batch
+
+    async def run() -> list[np.ndarray | BaseException]:
+        return await asyncio.gather(*(batcher.submit(r) for r in requests), return_exceptions=True)
+
+    results = asyncio.run(_with_batcher(batcher, run))
+    assert isinstance(results[5], ValueError)
+    for request, result in zip(requests, results, strict=True):
+        if request != [7.0, -1.0]:
+            assert isinstance(result, np.ndarray), result
+            np.testing.assert_array_equal(result, rows_for(request))
+    assert any(len(b) > 2 for b in infer.batches) or len(infer.batches) == 12
+
+
+def test_when_the_encoder_is_down_every_caller_gets_its_error() -> None:
+    def down(items: list[float]) -> np.ndarray:
+        raise RuntimeError("encoder unreachable")
+
+    batcher = DynamicBatcher("vision", down, max_batch_size=8, max_wait_ms=20)
+
+    async def run() -> list[np.ndarray | BaseException]:
+        return await asyncio.gather(
+            *(batcher.submit([float(i)]) for i in range(5)), return_exceptions=True
+        )
+
+    results = asyncio.run(_with_batcher(batcher, run))
+    assert all(isinstance(r, RuntimeError) for r in results)

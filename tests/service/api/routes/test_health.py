@@ -15,7 +15,8 @@ def test_healthz_and_readyz(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"bundle": True, "store": True, "collection": True}
+    checks = {"bundle": True, "store": True, "collection": True, "encoder": True}
+    assert ready.json()["checks"] == checks
 
 
 def test_version(client: TestClient) -> None:

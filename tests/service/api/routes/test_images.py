@@ -125,3 +125,27 @@ def test_protected_reads(make_client: MakeClient, jpegs: list[bytes]) -> None:
     assert_error(client.get(f"/images/{image_id}"), 401, "unauthorized")
     assert_error(client.get(f"/images/{image_id}/thumbnail"), 401, "unauthorized")
     assert client.get(f"/images/{image_id}", headers=key).status_code == 200
+
+
+def test_thumbnails_carry_none_of_the_uploads_metadata(
+    client: TestClient, jpegs: list[bytes]
+) -> None:
+    """The uploader's JPEG comment, EXIF (here a GPS position) and ICC profile stay private."""
+    photo = Image.open(io.BytesIO(jpegs[0]))
+    exif = Image.Exif()
+    exif[0x010E] = "casa di Mario, via Roma 1"  # ImageDescription
+    exif[0x8825] = {1: "N", 2: (45.0, 28.0, 0.0)}  # GPSInfo
+    buffer = io.BytesIO()
+    photo.save(
+        buffer, format="JPEG", comment=b"segreto: nota privata", exif=exif, icc_profile=b"\0" * 128
+    )
+    response = index_json(client, [buffer.getvalue()])
+    assert response.status_code == 200, response.text
+    image_id = response.json()["images"][0]["id"]
+    thumbnail = client.get(f"/images/{image_id}/thumbnail")
+    assert thumbnail.headers["x-content-type-options"] == "nosniff"
+    data = thumbnail.content
+    for secret in (b"segreto", b"Mario", b"Exif", b"ICC_PROFILE"):
+        assert secret not in data
+    kept = Image.open(io.BytesIO(data))
+    assert not {"comment", "exif", "icc_profile"} & set(kept.info)

@@ -93,7 +93,7 @@ def test_search_errors(make_client: MakeClient) -> None:
     assert_error(client.post("/search", json={"id": "x"}), 422, "invalid_id")
     assert_error(client.post("/search", json={"text": "a", "top_k": 0}), 422, "validation_error")
     bad_filter = client.post("/search", json={"text": "a", "filters": {"album": {"$ne": 1}}})
-    assert_error(bad_filter, 422, "invalid_request", "album")
+    assert_error(bad_filter, 422, "validation_error", "filters.album")
     response = client.post("/search", data={"text": "a", "filters": "{oops"})
     assert_error(response, 422, "invalid_json", "filters")
     assert_error(client.post("/search", json={"image": b64(b"nope")}), 422, "invalid_image")

@@ -1,0 +1,1 @@
+"""Text → region localisation: where in a photo a phrase is, with any bundle, no retraining."""
