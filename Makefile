@@ -6,10 +6,13 @@ PY := $(VENV)/bin/python
 # numpy<2, so it gets an environment of its own.
 PYTRITON_VENV ?= .venv-pytriton
 SGUARDO := $(VENV)/bin/sguardo
-# Debian packages the tests drive for real (a browser for the web page, ...).
-APT_PACKAGES ?= chromium
+# Debian packages the tests drive for real: a browser for the web page, Prometheus (+ promtool)
+# and the Pushgateway for the monitoring checks, podman and debootstrap to build and run the
+# serve image.
+APT_PACKAGES ?= chromium prometheus prometheus-pushgateway podman buildah runc uidmap \
+	slirp4netns fuse-overlayfs debootstrap
 # sguardo/model and sguardo/service are links to model/ and service/: ruff lints each file once.
-LINT_PATHS := sguardo model service tests loadtests
+LINT_PATHS := sguardo model service tests loadtests deploy
 
 .PHONY: setup system-deps pytriton run test lint
 
