@@ -6,15 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from tests.live_server import free_port
+from tests.live_server import free_port, running_process
 
 # serve_app is what run_service calls; /boom is a route with a bug, for the 500 path.
 _SCRIPT = """
@@ -64,27 +61,9 @@ def serve_subprocess(
     if boom:
         env["SGUARDO_TEST_BOOM"] = "1"
     log = workdir / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-c", _SCRIPT], env=env, stdout=out, stderr=out)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited:\n{log.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
+    command = [sys.executable, "-c", _SCRIPT]
+    with running_process(
+        command, ready_url=f"{url}/readyz", log=log, timeout_s=120, env=env
+    ) as process:
         yield Served(url, process, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)

@@ -12,7 +12,6 @@ import base64
 import json
 import math
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +32,7 @@ from tests.deploy.monitoring.support import (
     load_dashboard_module,
     require_binary,
 )
-from tests.live_server import free_port, serve_in_thread
+from tests.live_server import free_port, running_process, serve_in_thread
 
 API_KEY = "segreto"
 NIGHTLY_JOB = "sguardo-nightly"
@@ -48,31 +47,8 @@ DATA_DEADLINE_S = 45.0
 @contextmanager
 def running(args: list[str], ready_url: str, log: Path, timeout_s: float = 30) -> Iterator[None]:
     """Run a server until the block ends; ready when `ready_url` answers 200."""
-    with log.open("w") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{args[0]} exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(ready_url, timeout=1, trust_env=False).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"{args[0]} not ready in {timeout_s} s: {log.read_text()[-2000:]}"
-                )
-            time.sleep(0.2)
+    with running_process(args, ready_url=ready_url, log=log, timeout_s=timeout_s, poll_s=0.2):
         yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ demo bundle, indexes the demo gallery, serves the page, and Italian queries find
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.live_server import free_port
+from tests.live_server import ServerNotReady, free_port, running_process
 
 QUERIES = {"un gatto": "chelsea.png", "una tazza di caffè": "coffee.png"}
 STARTUP_TIMEOUT_S = 900  # exporting the demo bundle on two CPU cores takes a few minutes
@@ -26,33 +24,20 @@ def fresh_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SGUARDO_")}
     env.update(SGUARDO_CACHE_DIR=str(home / "cache"), SGUARDO_PORT=str(port))
-    log_path = home / "serve.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sguardo", "serve"], env=env, stdout=log, stderr=log
-        )
     url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "sguardo", "serve"]
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"sguardo serve exited:\n{log_path.read_text()[-4000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"sguardo serve not up in time:\n{log_path.read_text()[-4000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
+        with running_process(
+            command,
+            ready_url=f"{url}/readyz",
+            log=home / "serve.log",
+            timeout_s=STARTUP_TIMEOUT_S,
+            env=env,
+            poll_s=2,
+        ):
+            yield url
+    except ServerNotReady as exc:
+        pytest.fail(f"sguardo serve: {exc}")
 
 
 @pytest.mark.slow
