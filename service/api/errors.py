@@ -15,6 +15,11 @@ from sguardo.bundle.preprocessing import ImageDecodeError
 from sguardo.service.embedding.batching import Overloaded
 from sguardo.service.encoders.base import EncoderError
 from sguardo.service.indexing.indexer import MetadataError
+from sguardo.service.originals.base import (
+    OriginalCorruptError,
+    OriginalMissingError,
+    OriginalsError,
+)
 from sguardo.service.store.base import (
     CollectionNotFoundError,
     InvalidQueryError,
@@ -158,6 +163,27 @@ def install_error_handlers(app: FastAPI) -> None:
             "store_unavailable",
             "the vector store failed on this request; retry later, and quote request id "
             f"{getattr(request.state, 'request_id', '')} if it persists",
+            headers={"Retry-After": "5"},
+        )
+
+    # 409: the image exists, but not in a state that can serve this request until re-indexed.
+    @app.exception_handler(OriginalMissingError)
+    async def original_missing(_: Request, exc: OriginalMissingError) -> JSONResponse:
+        return error_response(409, "original_missing", str(exc))
+
+    @app.exception_handler(OriginalCorruptError)
+    async def original_corrupt(_: Request, exc: OriginalCorruptError) -> JSONResponse:
+        return error_response(409, "original_corrupt", str(exc))
+
+    @app.exception_handler(OriginalsError)
+    async def originals_failed(request: Request, exc: OriginalsError) -> JSONResponse:
+        # I/O on the originals volume: logged in full, answered without its paths.
+        logger.error("originals store failed on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(
+            503,
+            "originals_unavailable",
+            "the store of original images failed on this request; retry later, and quote "
+            f"request id {getattr(request.state, 'request_id', '')} if it persists",
             headers={"Retry-After": "5"},
         )
 

@@ -20,12 +20,14 @@ _DESCRIPTIONS = {
     401: "An API key is needed (X-API-Key or Authorization: Bearer)",
     403: "The API key is wrong, or a browser sent this from another origin",
     404: "No such image, or no collection yet",
-    409: "The collection was built by another model bundle",
+    409: "The collection was built by another model bundle, or the image's original is not "
+    "kept (indexed before originals were: re-index it) or is damaged",
     413: "Over a limit: body bytes, items, image bytes or pixels, text length, labels",
     415: "Send application/json or multipart/form-data",
     422: "Invalid input; the message names the field",
     500: "A bug: the message quotes the request id to report",
-    503: "Overloaded (queue full), or the encoder or vector store is unavailable; see Retry-After",
+    503: "Overloaded (queue full), or the encoder, vector store or originals store is "
+    "unavailable; see Retry-After",
 }
 _ALWAYS = {413, 500}  # any request can carry a body over its bound; any route can have a bug
 _BODY = {400, 415, 422}
@@ -37,6 +39,7 @@ _OPERATIONS: dict[tuple[str, str], tuple[set[int], bool]] = {
     ("post", "/images"): (_BODY | _STORE | {403}, True),
     ("get", "/images/{image_id}"): (_STORE | {422}, False),
     ("get", "/images/{image_id}/thumbnail"): (_STORE | {422}, False),
+    ("get", "/images/{image_id}/original"): (_STORE | {422}, False),
     ("delete", "/images/{image_id}"): (_STORE | {403, 422}, True),
     ("post", "/classify"): (_BODY | {403, 503}, False),
     ("post", "/localize"): (_BODY | _STORE | {403}, False),

@@ -225,8 +225,8 @@ class LocalizeRequest(_Body):
     image: Base64Image | None = Field(None, description="the photo, base64 (or a file, multipart)")
     id: ImageId | None = Field(
         None,
-        description="an indexed image: answered 422 `original_not_kept`, since the service keeps "
-        "only a thumbnail of indexed images; send the image itself",
+        description="an indexed image, localized in its kept original (409 `original_missing` "
+        "for images indexed before originals were kept)",
     )
     phrases: list[str] = Field(
         min_length=1,

@@ -14,6 +14,8 @@ from sguardo.service.embedding.embedder import Embedder
 from sguardo.service.encoders.base import Encoder, EncoderError
 from sguardo.service.encoders.factory import open_encoder
 from sguardo.service.indexing.indexer import ImageIndexer
+from sguardo.service.originals.base import OriginalStore
+from sguardo.service.originals.filesystem import FilesystemOriginals
 from sguardo.service.store.base import StoreError, VectorStore
 from sguardo.service.store.factory import open_store
 from sguardo.service.store.gallery import Gallery
@@ -41,6 +43,7 @@ class Services:
     embedder: Embedder
     store: VectorStore
     gallery: Gallery
+    originals: OriginalStore
     indexer: ImageIndexer
 
     async def close(self) -> None:
@@ -62,7 +65,9 @@ def open_configured_store(settings: Settings) -> VectorStore:
 async def build_services(settings: Settings, metrics: Metrics) -> Services:
     """Load the bundle, the encoder and the store; start the batchers."""
     try:
-        bundle = Bundle.load(settings.bundle_path)
+        # Resolved once: a registry's `current` link may be swapped while we load, and the
+        # manifest and the ONNX files must come from the same bundle.
+        bundle = Bundle.load(settings.bundle_path.resolve())
         encoder = open_encoder(settings, bundle)
     except (BundleError, EncoderError) as exc:
         raise StartupError(f"cannot start: {exc}") from exc
@@ -103,5 +108,10 @@ async def build_services(settings: Settings, metrics: Metrics) -> Services:
         info.providers_label,
         settings.collection,
     )
-    indexer = ImageIndexer(embedder, gallery, thumbnail_size=settings.thumbnail_size)
-    return Services(settings, metrics, bundle, encoder, embedder, store, gallery, indexer)
+    originals = FilesystemOriginals(settings.originals_path)
+    indexer = ImageIndexer(
+        embedder, gallery, originals=originals, thumbnail_size=settings.thumbnail_size
+    )
+    return Services(
+        settings, metrics, bundle, encoder, embedder, store, gallery, originals, indexer
+    )

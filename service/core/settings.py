@@ -90,6 +90,16 @@ class Settings(BaseSettings):
     qdrant_api_key: str | None = None
     qdrant_prefer_grpc: bool = True
     collection: str = "images"
+    originals_path: Path = Field(
+        default_factory=lambda: paths.cache_dir() / "originals",
+        description="every indexed image's original bytes (a new model re-embeds from them); "
+        "a persistent volume in production",
+    )
+    registry_path: Path = Field(
+        default_factory=paths.registry_dir,
+        description="the bundle registry (`sguardo bundle add|promote|rollback`); serve its "
+        "current bundle with SGUARDO_BUNDLE_PATH=<registry>/current",
+    )
 
     # Access
     api_key: str | None = None

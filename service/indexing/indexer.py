@@ -1,11 +1,13 @@
 """Image bytes + metadata → points in the gallery. Used by `POST /images` and bulk indexing.
 
 Ids derive from the bytes, so indexing the same image twice stores it once, and an
-interrupted bulk run can simply be run again.
+interrupted bulk run can simply be run again. The original bytes are kept too (before the
+point is written, so a point in the gallery always has its original).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 from collections.abc import Mapping, Sequence
@@ -18,6 +20,7 @@ from PIL import Image
 
 from sguardo.bundle.preprocessing import ImageDecodeError
 from sguardo.service.embedding.embedder import Embedder
+from sguardo.service.originals.base import OriginalStore
 from sguardo.service.store.base import Point
 from sguardo.service.store.gallery import Gallery
 from sguardo.service.store.ids import point_id_for_bytes
@@ -81,10 +84,22 @@ def make_thumbnail(image: Image.Image, size: int) -> str:
 
 
 class ImageIndexer:
-    def __init__(self, embedder: Embedder, gallery: Gallery, *, thumbnail_size: int = 192):
+    def __init__(
+        self,
+        embedder: Embedder,
+        gallery: Gallery,
+        *,
+        originals: OriginalStore,
+        thumbnail_size: int = 192,
+    ):
         self.embedder = embedder
         self.gallery = gallery
+        self.originals = originals
         self.thumbnail_size = thumbnail_size
+
+    def _keep_originals(self, items: Mapping[str, ImageInput]) -> None:
+        for point_id, item in items.items():
+            self.originals.put(point_id, item.data)  # a no-op when already kept
 
     def _prepare(self, item: ImageInput) -> _Prepared:
         """Decode (bounded) once, measure, preprocess and thumbnail one image. CPU work: run
@@ -135,6 +150,11 @@ class ImageIndexer:
         unique: dict[str, ImageInput] = {}
         for i, item in todo:
             unique.setdefault(ids[i], item)
+        # Already indexed: not embedded again, but their originals are kept if they were not
+        # (galleries indexed before originals were kept catch up by being indexed again).
+        known = {ids[i]: item for i, item in enumerate(items) if ids[i] in existing}
+        if known:
+            await asyncio.to_thread(self._keep_originals, known)
         if unique:
             with self.embedder.admit_images(len(unique)):  # 503 before any decoding
                 todo_items = list(unique.values())
@@ -144,6 +164,7 @@ class ImageIndexer:
                 Point(id=p.id, vector=vector, payload=p.payload)
                 for p, vector in zip(prepared, vectors, strict=True)
             ]
+            await asyncio.to_thread(self._keep_originals, unique)
             await self.gallery.upsert(points)
         created: set[str] = set()
         results = []

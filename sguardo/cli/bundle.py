@@ -1,4 +1,5 @@
-"""`sguardo bundle info|triton-repo`: inspect a bundle, or lay it out for a Triton server."""
+"""`sguardo bundle info|triton-repo|add|list|promote|rollback`: inspect a bundle, lay it out
+for a Triton server, and manage the registry of versioned bundles and its `current` pointer."""
 
 from __future__ import annotations
 
@@ -7,11 +8,36 @@ from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
+from sguardo.bundle import paths
 from sguardo.bundle.describe import render
 from sguardo.bundle.manifest import BundleError, read_manifest
+from sguardo.bundle.registry import Registry
 
-app = typer.Typer(help="Inspect model bundles and serve them through Triton.", no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect model bundles, serve them through Triton, and manage the bundle registry.",
+    no_args_is_help=True,
+)
+
+RegistryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--registry",
+        envvar="SGUARDO_REGISTRY_PATH",
+        help="registry directory [default: $SGUARDO_CACHE_DIR/registry]",
+        show_default=False,
+    ),
+]
+
+
+def _registry(path: Path | None) -> Registry:
+    return Registry(path or paths.registry_dir())
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    Console(stderr=True).print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
+    return typer.Exit(1)
 
 
 @app.command("info")
@@ -69,3 +95,86 @@ def triton_repo(
         raise typer.Exit(1) from exc
     for name, directory in written.items():
         typer.echo(f"{name}: {directory}")
+
+
+@app.command("add")
+def add(
+    path: Annotated[Path, typer.Argument(help="an exported bundle directory")],
+    registry: RegistryOption = None,
+    promote: Annotated[bool, typer.Option("--promote", help="make it current too")] = False,
+) -> None:
+    """Copy a bundle into the registry after verifying every file against bundle.json."""
+    reg = _registry(registry)
+    try:
+        entry, created = reg.add(path)
+        typer.echo(f"{'added' if created else 'already in the registry'}: {entry.id}")
+        if promote:
+            _promote(reg, entry.id)
+    except BundleError as exc:
+        raise _fail(exc) from exc
+
+
+@app.command("list")
+def list_bundles(registry: RegistryOption = None) -> None:
+    """The registry's bundles, oldest first; the current one and the rollback order marked."""
+    reg = _registry(registry)
+    try:
+        entries, current, previous = reg.entries(), reg.current(), reg.previous()
+    except BundleError as exc:
+        raise _fail(exc) from exc
+    if not entries:
+        typer.echo(f"no bundles in {reg.root}; add one with `sguardo bundle add DIR`")
+        return
+    table = Table(title=f"bundles in {reg.root}")
+    for column in ("", "id", "model", "dim", "variants", "created", "metrics"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        manifest = entry.manifest
+        if entry.id == current:
+            mark = "current"
+        elif entry.id in previous:
+            mark = f"previous -{previous[::-1].index(entry.id) + 1}"
+        else:
+            mark = ""
+        metrics = ", ".join(f"{k}={v:.3g}" for k, v in sorted(manifest.metrics.items())[:4])
+        table.add_row(
+            mark,
+            entry.id,
+            manifest.model_id,
+            str(manifest.embedding_dim),
+            ",".join(manifest.variants),
+            manifest.created_at[:19],
+            metrics,
+        )
+    Console().print(table)
+
+
+def _promote(reg: Registry, bundle_id: str) -> None:
+    was = reg.promote(bundle_id)
+    if was == bundle_id:
+        typer.echo(f"{bundle_id} is already current")
+    else:
+        typer.echo(f"current: {bundle_id} (was {was or 'none'})")
+
+
+@app.command("promote")
+def promote(
+    bundle_id: Annotated[str, typer.Argument(help="an id from `sguardo bundle list`")],
+    registry: RegistryOption = None,
+) -> None:
+    """Make a registry bundle current (verified first); the one it replaces can be rolled
+    back to."""
+    try:
+        _promote(_registry(registry), bundle_id)
+    except BundleError as exc:
+        raise _fail(exc) from exc
+
+
+@app.command("rollback")
+def rollback(registry: RegistryOption = None) -> None:
+    """Make the bundle that was current before the current one current again."""
+    try:
+        now, was = _registry(registry).rollback()
+    except BundleError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"rolled back: current: {now} (was {was or 'none'})")

@@ -1,13 +1,18 @@
-"""POST /images (index), GET /images/{id}, GET /images/{id}/thumbnail, DELETE /images/{id}."""
+"""POST /images (index), GET /images/{id}, GET /images/{id}/thumbnail,
+GET /images/{id}/original, DELETE /images/{id}."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import io
+import logging
 from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
+from PIL import Image
 from pydantic import Field
 
 from sguardo.service.api.checks import check_count
@@ -24,8 +29,10 @@ from sguardo.service.api.schemas import (
     IndexImagesResponse,
 )
 from sguardo.service.indexing.indexer import ImageInput, MetadataError
+from sguardo.service.originals.base import OriginalsError
 
 router = APIRouter(prefix="/images", tags=["images"])
+logger = logging.getLogger("sguardo.api")
 
 
 class _MultipartIndex(IndexImagesRequest):
@@ -130,8 +137,47 @@ async def get_thumbnail(image_id: UUID, services: ServicesDep) -> Response:
     )
 
 
+def media_type(data: bytes) -> str:
+    """The type the bytes really are (Pillow reads the header only), never the upload's
+    claim: every original was decoded by Pillow when it was indexed."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return Image.MIME.get(image.format or "", "application/octet-stream")
+    except Exception:
+        return "application/octet-stream"
+
+
+@router.get(
+    "/{image_id}/original",
+    dependencies=[ReadAccess],
+    response_class=Response,
+    # Whatever format Pillow decoded when it was indexed (JPEG, PNG, WebP, GIF, ...).
+    responses={200: {"content": {"image/*": {}, "application/octet-stream": {}}}},
+    summary="The indexed image's original bytes (409 `original_missing` for images indexed "
+    "before originals were kept)",
+)
+async def get_original(image_id: UUID, services: ServicesDep) -> Response:
+    # The gallery first: an original whose point was deleted is not served.
+    await _get_payload(services, str(image_id))
+    data = await asyncio.to_thread(services.originals.get, str(image_id))
+    return Response(
+        data, media_type=media_type(data), headers={"Cache-Control": "private, max-age=86400"}
+    )
+
+
 @router.delete("/{image_id}", response_model=DeletedImage, dependencies=[WriteAccess])
 async def delete_image(image_id: UUID, services: ServicesDep) -> DeletedImage:
-    if await services.gallery.delete([str(image_id)]) == 0:
+    deleted = await services.gallery.delete([str(image_id)])
+    # After the point, so a point never outlives its original; removed even when the point
+    # was already gone (an original left behind by an interrupted index).
+    try:
+        await asyncio.to_thread(services.originals.delete, str(image_id))
+    except OriginalsError as exc:
+        if deleted:
+            # The image is gone from search; a leftover file is only disk space.
+            logger.error("image %s deleted, but its original was not: %s", image_id, exc)
+        else:
+            raise
+    if deleted == 0:
         raise ApiError(404, "not_found", f"no indexed image with id {image_id!r}")
     return DeletedImage(id=image_id, deleted=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 
 from sguardo.service.api.checks import check_texts
@@ -16,6 +18,7 @@ from sguardo.service.api.schemas import (
 )
 from sguardo.service.app.services import Services
 from sguardo.service.localize.localizer import Localization, Localizer, original_size
+from sguardo.service.originals.base import OriginalMissingError
 
 router = APIRouter(tags=["localize"])
 
@@ -50,18 +53,19 @@ async def _image_bytes(request: Request, services: Services) -> tuple[LocalizeRe
             f"give exactly one of image or id to localize in (got {given or 'none'})",
         )
     if image is None:
-        # The gallery keeps a small thumbnail, not the original: boxes in its pixels would
-        # not be the photo's, and the smallest windows would be a few blurred pixels.
+        # The original, never the thumbnail: boxes in the thumbnail's pixels would not be the
+        # photo's, and the smallest windows would be a few blurred pixels.
         point = await services.gallery.get(str(body.id))
         if point is None:
             raise ApiError(404, "not_found", f"no indexed image with id {str(body.id)!r}")
-        raise ApiError(
-            422,
-            "original_not_kept",
-            f"image {body.id} is indexed, but the service keeps only a "
-            f"{services.settings.thumbnail_size}-px thumbnail of it, not the original; "
-            "send the image itself (base64 'image', or a multipart file)",
-        )
+        try:
+            image = await asyncio.to_thread(services.originals.get, str(body.id))
+        except OriginalMissingError as exc:
+            raise ApiError(
+                409,
+                "original_missing",
+                f"{exc}; or send the image itself (base64 'image', or a multipart file)",
+            ) from exc
     return body, image
 
 
@@ -116,8 +120,9 @@ def _present(result: Localization, model_id: str) -> LocalizeResponse:
         "as one batch of at most `SGUARDO_LOCALIZE__MAX_CROPS` (default 256) crops, and "
         "scores each crop against each phrase. Limits: at most "
         "`SGUARDO_LOCALIZE__MAX_PHRASES` phrases (default 8), the image limits of every "
-        "endpoint (bytes, pixels). Works with any bundle; no retraining. An `id` is refused "
-        "(422 `original_not_kept`): indexed images keep only a thumbnail."
+        "endpoint (bytes, pixels). Works with any bundle; no retraining. An `id` localizes in "
+        "the indexed image's kept original (409 `original_missing` for images indexed "
+        "before originals were kept)."
     ),
 )
 async def localize(request: Request, services: ServicesDep) -> LocalizeResponse:

@@ -22,6 +22,7 @@ def make_settings(tiny_bundle_dir: Path, tmp_path: Path) -> Callable[..., Settin
             "bundle_path": tiny_bundle_dir,
             "store_kind": "embedded",
             "store_path": tmp_path / "store",
+            "originals_path": tmp_path / "originals",
             "demo_gallery": False,
             "max_wait_ms": 2,
             "intra_op_threads": 1,

@@ -30,6 +30,8 @@ def test_importing_the_service_does_not_import_torch() -> None:
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SGUARDO_MAX_BATCH_SIZE", "8")
     monkeypatch.setenv("SGUARDO_LIMITS__MAX_TEXT_CHARS", "77")
+    monkeypatch.setenv("SGUARDO_ORIGINALS_PATH", "/data/originals")
+    monkeypatch.setenv("SGUARDO_REGISTRY_PATH", "/data/registry")
     monkeypatch.setenv(
         "SGUARDO_EXECUTION_PROVIDERS", '["CUDAExecutionProvider","CPUExecutionProvider"]'
     )
@@ -37,6 +39,8 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.max_batch_size == 8 and settings.limits.max_text_chars == 77
     assert settings.execution_providers[0] == "CUDAExecutionProvider"
     assert settings.host == "127.0.0.1"
+    assert settings.originals_path == Path("/data/originals")
+    assert settings.registry_path == Path("/data/registry")
 
 
 @pytest.mark.parametrize("broken", ["missing", "altered"])

@@ -16,6 +16,7 @@ from sguardo.service.app.services import Services, build_services
 from sguardo.service.core.metrics import Metrics
 from sguardo.service.core.settings import Settings
 from sguardo.service.indexing.bulk import Limits, collect_sources, index_sources
+from sguardo.service.originals.filesystem import FilesystemOriginals
 from sguardo.service.store.ids import point_id_for_bytes
 
 LIMITS = Limits(max_bytes=10_000_000, max_pixels=40_000_000)
@@ -28,7 +29,12 @@ def photos(shared_data: Path) -> list[Path]:
 
 @pytest.fixture
 def settings(tiny_bundle_dir: Path, tmp_path: Path) -> Settings:
-    return Settings(bundle_path=tiny_bundle_dir, store_path=tmp_path / "store", max_wait_ms=1)
+    return Settings(
+        bundle_path=tiny_bundle_dir,
+        store_path=tmp_path / "store",
+        originals_path=tmp_path / "originals",
+        max_wait_ms=1,
+    )
 
 
 def with_services(settings: Settings, body: Callable[[Services], object]) -> object:
@@ -66,6 +72,7 @@ def run_cli(settings: Settings, *args: str) -> str:
     env = {
         "SGUARDO_BUNDLE_PATH": str(settings.bundle_path),
         "SGUARDO_STORE_PATH": str(settings.store_path),
+        "SGUARDO_ORIGINALS_PATH": str(settings.originals_path),
         "COLUMNS": "200",
     }
     result = CliRunner().invoke(app, ["index", *args], env=env)
@@ -89,6 +96,11 @@ def test_folder_index_reports_skips_and_is_idempotent(
     assert "not an image file" in reasons["notes.txt"]
     assert ".hidden" not in first
     assert stored(settings, photos[:4]) == {point_id_for_bytes(p.read_bytes()) for p in photos[:4]}
+    # Every indexed photo's original is kept, byte for byte; nothing for the skipped files.
+    originals = FilesystemOriginals(settings.originals_path)
+    for photo in photos[:4]:
+        assert originals.get(point_id_for_bytes(photo.read_bytes())) == photo.read_bytes()
+    assert len([p for p in settings.originals_path.rglob("*") if p.is_file()]) == 4
 
     second = run_cli(settings, str(folder))
     assert "0 indexed, 4 already" in second

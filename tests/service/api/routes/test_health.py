@@ -78,3 +78,18 @@ def test_collection_of_another_model_is_409_and_not_ready(
     assert ready.status_code == 503
     assert "altro/modello" in ready.json()["detail"]["collection"]
     assert client.post("/embed", json={"texts": ["gatto"]}).status_code == 200
+
+
+def test_serving_the_registrys_current_bundle(
+    make_client: MakeClient, tiny_bundle_dir: Path, tmp_path: Path
+) -> None:
+    """SGUARDO_BUNDLE_PATH=<registry>/current: the link is read once, at start-up."""
+    from sguardo.bundle.loader import Bundle
+    from sguardo.bundle.registry import Registry
+
+    registry = Registry(tmp_path / "registry")
+    registry.promote(registry.add(tiny_bundle_dir)[0].id)
+    client = make_client(bundle_path=registry.root / "current")
+    assert client.get("/version").json()["bundle_id"] == Bundle.load(tiny_bundle_dir).bundle_id
+    services = client.app.state.services  # type: ignore[attr-defined]
+    assert services.bundle.directory == registry.bundles / registry.current()

@@ -124,7 +124,9 @@ def test_protected_reads(make_client: MakeClient, jpegs: list[bytes]) -> None:
     image_id = client.post("/images", json=items, headers=key).json()["images"][0]["id"]
     assert_error(client.get(f"/images/{image_id}"), 401, "unauthorized")
     assert_error(client.get(f"/images/{image_id}/thumbnail"), 401, "unauthorized")
+    assert_error(client.get(f"/images/{image_id}/original"), 401, "unauthorized")
     assert client.get(f"/images/{image_id}", headers=key).status_code == 200
+    assert client.get(f"/images/{image_id}/original", headers=key).content == jpegs[0]
 
 
 def test_thumbnails_carry_none_of_the_uploads_metadata(
@@ -149,3 +151,61 @@ def test_thumbnails_carry_none_of_the_uploads_metadata(
         assert secret not in data
     kept = Image.open(io.BytesIO(data))
     assert not {"comment", "exif", "icc_profile"} & set(kept.info)
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_originals_are_kept_served_and_deleted(
+    client: TestClient, jpegs: list[bytes], tmp_path
+) -> None:
+    png = _png()
+    ids = [x["id"] for x in index_json(client, [jpegs[0], png]).json()["images"]]
+    for image_id, data, media in zip(
+        ids, [jpegs[0], png], ["image/jpeg", "image/png"], strict=True
+    ):
+        # Sniffed from the bytes (the upload was named .jpg either way).
+        original = client.get(f"/images/{image_id}/original")
+        assert original.status_code == 200, original.text
+        assert original.content == data and original.headers["content-type"] == media
+        assert original.headers["x-content-type-options"] == "nosniff"
+        assert (tmp_path / "originals" / image_id[:2] / image_id).read_bytes() == data
+    assert client.delete(f"/images/{ids[0]}").status_code == 200
+    assert not (tmp_path / "originals" / ids[0][:2] / ids[0]).exists()
+    assert_error(client.get(f"/images/{ids[0]}/original"), 404, "not_found")
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert_error(client.get(f"/images/{unknown}/original"), 404, "not_found")
+
+
+def test_images_indexed_before_originals_were_kept(
+    client: TestClient, jpegs: list[bytes], tmp_path
+) -> None:
+    image_id = index_json(client, jpegs[:1]).json()["images"][0]["id"]
+    (tmp_path / "originals" / image_id[:2] / image_id).unlink()  # as an older gallery
+    response = client.get(f"/images/{image_id}/original")
+    assert_error(response, 409, "original_missing", "indexed before the service kept originals")
+    assert "re-index" in response.json()["error"]["message"].lower()
+    # Indexing the same bytes again keeps the original, without embedding it twice.
+    again = index_json(client, jpegs[:1]).json()
+    assert again["created"] == 0
+    assert client.get(f"/images/{image_id}/original").content == jpegs[0]
+
+
+def test_a_damaged_original_is_409_and_a_failing_store_503(
+    client: TestClient, jpegs: list[bytes], tmp_path
+) -> None:
+    image_id = index_json(client, jpegs[:1]).json()["images"][0]["id"]
+    (tmp_path / "originals" / image_id[:2] / image_id).write_bytes(b"not the photo")
+    assert_error(client.get(f"/images/{image_id}/original"), 409, "original_corrupt", "damaged")
+    services = client.app.state.services  # type: ignore[attr-defined]
+    blocker = tmp_path / "blocker"
+    blocker.write_bytes(b"")
+    services.originals.root = blocker  # a volume gone read-only, in effect
+    response = index_json(client, jpegs[1:2])
+    assert_error(response, 503, "originals_unavailable", "retry later")
+    assert "blocker" not in response.text  # no paths leak
+    # Nothing was indexed without its original.
+    assert services.store.info("images").count == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -60,13 +61,18 @@ def test_the_crop_budget_bounds_each_request(make_client: MakeClient) -> None:
     assert body["crops"] <= 20
 
 
-def test_an_indexed_id_says_the_original_is_not_kept(
-    client: TestClient, jpegs: list[bytes]
+def test_an_indexed_id_is_localized_in_its_original(
+    client: TestClient, jpegs: list[bytes], tmp_path: Path
 ) -> None:
     indexed = client.post("/images", json={"images": [{"image": b64(jpegs[0])}]})
     image_id = indexed.json()["images"][0]["id"]
+    by_id = client.post("/localize", json={"id": image_id, "phrases": ["un gatto"]})
+    assert by_id.status_code == 200, by_id.text
+    by_bytes = client.post("/localize", json={"image": b64(jpegs[0]), "phrases": ["un gatto"]})
+    assert by_id.json() == by_bytes.json()  # the original's pixels, not the thumbnail's
+    (tmp_path / "originals" / image_id[:2] / image_id).unlink()  # indexed before originals
     response = client.post("/localize", json={"id": image_id, "phrases": ["un gatto"]})
-    assert_error(response, 422, "original_not_kept", "send the image itself")
+    assert_error(response, 409, "original_missing", "send the image itself")
     unknown = "00000000-0000-4000-8000-000000000000"
     missing = client.post("/localize", json={"id": unknown, "phrases": ["un gatto"]})
     assert_error(missing, 404, "not_found")

@@ -1,0 +1,1 @@
+"""The original bytes of every indexed image, kept so a new model can re-embed the gallery."""
