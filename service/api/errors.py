@@ -155,16 +155,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreError)
     async def store_failed(request: Request, exc: StoreError) -> JSONResponse:
         # Inputs are validated before they reach the store, so anything else it raises is
-        # the store failing (I/O, the engine): logged in full, answered without internals
-        # (the engine's messages name files and paths).
-        logger.error("vector store failed on %s %s: %s", request.method, request.url.path, exc)
-        return error_response(
-            503,
-            "store_unavailable",
-            "the vector store failed on this request; retry later, and quote request id "
-            f"{getattr(request.state, 'request_id', '')} if it persists",
-            headers={"Retry-After": "5"},
-        )
+        # the store failing (I/O, the engine).
+        return _failed_dependency(request, exc, "store_unavailable", "the vector store")
 
     # 409: the image exists, but not in a state that can serve this request until re-indexed.
     @app.exception_handler(OriginalMissingError)
@@ -177,14 +169,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OriginalsError)
     async def originals_failed(request: Request, exc: OriginalsError) -> JSONResponse:
-        # I/O on the originals volume: logged in full, answered without its paths.
-        logger.error("originals store failed on %s %s: %s", request.method, request.url.path, exc)
-        return error_response(
-            503,
-            "originals_unavailable",
-            "the store of original images failed on this request; retry later, and quote "
-            f"request id {getattr(request.state, 'request_id', '')} if it persists",
-            headers={"Retry-After": "5"},
+        # I/O on the originals volume.
+        return _failed_dependency(
+            request, exc, "originals_unavailable", "the store of original images"
         )
 
     @app.exception_handler(EncoderError)
@@ -193,6 +180,19 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             503, "encoder_unavailable", str(exc), headers={"Retry-After": str(retry_after)}
         )
+
+
+def _failed_dependency(request: Request, exc: Exception, code: str, what: str) -> JSONResponse:
+    """A dependency that failed on this request: logged in full, answered 503 without its
+    internals (engines' and file systems' messages name files and paths)."""
+    logger.error("%s failed on %s %s: %s", what, request.method, request.url.path, exc)
+    return error_response(
+        503,
+        code,
+        f"{what} failed on this request; retry later, and quote request id "
+        f"{getattr(request.state, 'request_id', '')} if it persists",
+        headers={"Retry-After": "5"},
+    )
 
 
 def allowed_methods(request: Request) -> list[str]:
