@@ -190,3 +190,20 @@ def tiny_bundle_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model) -> Pat
         tiny_model, out, default_captions(), default_images(), ExportOptions(progress=False)
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_dir_b(tmp_path_factory: pytest.TempPathFactory, tiny_config) -> Path:
+    """A second bundle of the tiny architecture with other heads: another model, the same
+    shapes (a rollout from `tiny_bundle_dir` to this one re-embeds everything)."""
+    import torch
+
+    from sguardo.model.dual_encoder import DualEncoder
+    from sguardo.model.export.bundle_export import ExportOptions, export_bundle
+    from sguardo.model.export.parity_inputs import default_captions, default_images
+
+    torch.manual_seed(1)
+    model = DualEncoder.from_config(tiny_config).eval()
+    out = tmp_path_factory.mktemp("bundles") / "tiny-b"
+    export_bundle(model, out, default_captions(), default_images(), ExportOptions(progress=False))
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -16,9 +17,12 @@ _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> AsyncIterator[Services]:
+    """The services with the model serving when the request began, held to its end: a hot
+    reload switches new requests over and closes the old model once these are done."""
     services: Services = request.app.state.services
-    return services
+    with services.lease() as leased:
+        yield leased
 
 
 def get_settings(request: Request) -> Settings:
@@ -65,5 +69,27 @@ def require_read_key(
         _check_key(settings, header_key, bearer)
 
 
+def require_admin(
+    settings: SettingsDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> None:
+    """The /admin endpoints: `Authorization: Bearer $SGUARDO_ADMIN_TOKEN`; off when unset."""
+    expected = settings.admin_token
+    if not expected:
+        raise ApiError(
+            403, "admin_disabled", "the admin endpoints are off; set SGUARDO_ADMIN_TOKEN"
+        )
+    if bearer is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "this endpoint needs the admin token: send `Authorization: Bearer <token>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not secrets.compare_digest(bearer.credentials.encode(), expected.encode()):
+        raise ApiError(403, "forbidden", "the admin token is not valid")
+
+
 WriteAccess = Depends(require_write_key)
+AdminAccess = Depends(require_admin)
 ReadAccess = Depends(require_read_key)

@@ -17,11 +17,13 @@ from sguardo.service.core.settings import Settings
 
 _DESCRIPTIONS = {
     400: "Unreadable body: not JSON, or a broken multipart body",
-    401: "An API key is needed (X-API-Key or Authorization: Bearer)",
-    403: "The API key is wrong, or a browser sent this from another origin",
+    401: "An API key is needed (X-API-Key or Authorization: Bearer); on /admin, the admin token",
+    403: "The API key (on /admin: the admin token) is wrong or the admin endpoints are off, or "
+    "a browser sent this from another origin",
     404: "No such image, or no collection yet",
     409: "The collection was built by another model bundle, or the image's original is not "
-    "kept (indexed before originals were: re-index it) or is damaged",
+    "kept (indexed before originals were: re-index it) or is damaged; on /admin, a reindex "
+    "is running already or the collection does not hold every point of the alias's",
     413: "Over a limit: body bytes, items, image bytes or pixels, text length, labels",
     415: "Send application/json or multipart/form-data",
     422: "Invalid input; the message names the field",
@@ -44,6 +46,13 @@ _OPERATIONS: dict[tuple[str, str], tuple[set[int], bool]] = {
     ("post", "/classify"): (_BODY | {403, 503}, False),
     ("post", "/localize"): (_BODY | _STORE | {403}, False),
     ("get", "/version"): ({503}, False),
+}
+_ADMIN = {401, 403}  # always: the admin token is needed, and without one set they are off
+_ADMIN_OPERATIONS: dict[tuple[str, str], set[int]] = {
+    ("post", "/admin/reload"): {503},
+    ("post", "/admin/reindex"): _BODY | {409},
+    ("get", "/admin/reindex"): set(),
+    ("post", "/admin/swap"): _BODY | _STORE,
 }
 
 
@@ -71,6 +80,8 @@ def build_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
         for method, operation in operations.items():
             statuses, writes = _OPERATIONS.get((method, path), (set(), False))
             protected = keyed and (writes or settings.protect_reads) and "security" in operation
+            if (method, path) in _ADMIN_OPERATIONS:
+                statuses, protected = _ADMIN_OPERATIONS[(method, path)] | _ADMIN, True
             statuses = statuses | _ALWAYS | ({401, 403} if protected else set())
             responses = operation.setdefault("responses", {})
             for status in sorted(statuses | ({422} if "422" in responses else set())):
@@ -78,8 +89,10 @@ def build_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
                     responses[str(status)] = _error_response(status)
             if not protected:
                 operation.pop("security", None)
-    if not keyed:
-        components.pop("securitySchemes", None)
+    if not keyed:  # only the admin endpoints' bearer token remains
+        schemes = components.get("securitySchemes", {})
+        for name in [n for n, v in schemes.items() if v.get("scheme") != "bearer"]:
+            schemes.pop(name)
     return schema
 
 

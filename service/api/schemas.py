@@ -119,6 +119,7 @@ class SearchHit(BaseModel):
 
 class SearchResponse(BaseModel):
     model_id: str
+    bundle_id: str = Field(description="the bundle that embedded the query and built the index")
     collection: str
     query: Literal["text", "image", "id"]
     hits: list[SearchHit]
@@ -214,10 +215,58 @@ class VersionInfo(BaseModel):
     bundle_id: str
     embedding_dim: int
     precision: str
-    collection: str
+    collection: str = Field(description="the alias searched")
+    physical_collection: str | None = Field(
+        description="the collection behind it that this bundle built (None: not usable yet)"
+    )
+    loaded_at: str = Field(description="when this bundle started serving (UTC)")
+    pending: str | None = Field(
+        None, description="a rollout waiting: why the registry's current bundle is not served"
+    )
     encoder: EncoderOut
     max_batch_size: int
     max_wait_ms: float
+
+
+# --- /admin
+class ReloadOut(BaseModel):
+    bundle_id: str = Field(description="the bundle serving after the check")
+    changed: bool = Field(description="this call switched to a new bundle")
+    pending: str | None = Field(description="why a newer bundle or alias target is not served")
+
+
+class ReindexRequest(_Body):
+    bundle: str = Field(
+        description="a bundle in the registry: its id (`sguardo bundle list`) or directory",
+        max_length=4096,
+    )
+
+
+class ReindexStatus(BaseModel):
+    state: Literal["idle", "running", "done", "failed"]
+    bundle_id: str | None = None
+    source: str | None = Field(None, description="the collection copied (the alias's)")
+    target: str | None = Field(None, description="the new bundle's collection")
+    done: int = 0
+    total: int = 0
+    report: dict[str, Any] | None = None
+    error: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class SwapRequest(_Body):
+    collection: str = Field(max_length=512, description="the physical collection to serve")
+    alias: str | None = Field(None, max_length=512, description="default: the service's alias")
+    force: bool = Field(False, description="swap even if the counts do not match")
+
+
+class SwapOut(BaseModel):
+    alias: str
+    collection: str
+    previous: str | None
+    verified: dict[str, Any] | None
+    reload: ReloadOut
 
 
 # --- /localize

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -50,9 +52,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = services
         if settings.demo_gallery:
             await seed_demo_gallery(services)
+        watch = None
+        if settings.reload_poll_s > 0 and services.reloader is not None:
+            watch = asyncio.create_task(services.reloader.watch(settings.reload_poll_s))
         try:
             yield
         finally:
+            if watch is not None:
+                watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watch
             await app.state.services.close()
 
     app = FastAPI(

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from importlib import metadata
 
 from sguardo.bundle.loader import Bundle
 from sguardo.bundle.manifest import BundleError
+from sguardo.service.app.reindex_job import ReindexJob
+from sguardo.service.app.reload import ModelReloader
+from sguardo.service.app.serving_model import ServingModel, open_serving_model
 from sguardo.service.core.metrics import Metrics
 from sguardo.service.core.settings import Settings
 from sguardo.service.embedding.embedder import Embedder
@@ -34,21 +39,65 @@ def service_version() -> str:
         return "0+unknown"
 
 
-@dataclass
+@dataclass(eq=False)
 class Services:
+    """The process-wide parts (settings, metrics, store, originals) and the serving model.
+
+    `model` is replaced by a hot reload; a request works on `lease()`'s copy, whose model
+    cannot change under it. The `bundle`, `embedder`, ... properties read that model.
+    """
+
     settings: Settings
     metrics: Metrics
-    bundle: Bundle
-    encoder: Encoder
-    embedder: Embedder
     store: VectorStore
-    gallery: Gallery
     originals: OriginalStore
-    indexer: ImageIndexer
+    model: ServingModel
+    reloader: ModelReloader | None = None
+    reindex: ReindexJob | None = None
+
+    @property
+    def bundle(self) -> Bundle:
+        return self.model.bundle
+
+    @property
+    def encoder(self) -> Encoder:
+        return self.model.encoder
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.model.embedder
+
+    @property
+    def gallery(self) -> Gallery:
+        return self.model.gallery
+
+    @property
+    def indexer(self) -> ImageIndexer:
+        return self.model.indexer
+
+    @contextmanager
+    def lease(self) -> Iterator[Services]:
+        """These services with the model serving now, held until the request is done."""
+        with self.model.lease() as model:
+            yield replace(self, model=model)
+
+    def record_model_info(self) -> None:
+        info = self.encoder.info
+        self.metrics.model_info.clear()
+        self.metrics.model_info.labels(
+            self.bundle.bundle_id,
+            self.bundle.model_id,
+            self.settings.precision,
+            info.backend,
+            info.providers_label,
+        ).set(1)
 
     async def close(self) -> None:
-        await self.embedder.stop()
-        self.encoder.close()
+        if self.reindex is not None:
+            await self.reindex.close()
+        if self.reloader is not None:
+            await self.reloader.close()
+        await self.model.close()
         self.store.close()
 
 
@@ -76,42 +125,25 @@ async def build_services(settings: Settings, metrics: Metrics) -> Services:
     except StoreError as exc:
         encoder.close()
         raise StartupError(f"cannot open the {settings.store_kind} vector store: {exc}") from exc
-    embedder = Embedder(
-        bundle,
-        encoder,
-        max_batch_size=settings.max_batch_size,
-        max_wait_ms=settings.max_wait_ms,
-        max_queue=settings.max_queue,
-        max_image_pixels=settings.limits.max_image_pixels,
-        max_decoded_bytes=settings.limits.max_decoded_bytes,
-        decode_threads=settings.decode_threads,
-        metrics=metrics,
-    )
-    embedder.start()
-    gallery = Gallery(
-        store, settings.collection, bundle.bundle_id, bundle.manifest.embedding_dim, metrics
-    )
+    originals = FilesystemOriginals(settings.originals_path)
+    model = open_serving_model(settings, metrics, bundle, encoder, store, originals)
     try:
-        await gallery.ensure()
+        await model.gallery.ensure()
     except StoreError as exc:
         # Embedding still works; store endpoints answer 409/503 and /readyz says why.
         logger.error("collection %r is not usable yet: %s", settings.collection, exc)
+    services = Services(settings, metrics, store, originals, model)
+    services.reloader = ModelReloader(services)
+    services.reindex = ReindexJob(services)
+    services.record_model_info()
     info = encoder.info
-    metrics.model_info.labels(
-        bundle.bundle_id, bundle.model_id, settings.precision, info.backend, info.providers_label
-    ).set(1)
     logger.info(
-        "serving bundle %s (%s, %s on %s), collection %r",
+        "serving bundle %s (%s, %s on %s), collection %r (%s)",
         bundle.bundle_id,
         settings.precision,
         info.backend,
         info.providers_label,
         settings.collection,
+        model.gallery.collection,
     )
-    originals = FilesystemOriginals(settings.originals_path)
-    indexer = ImageIndexer(
-        embedder, gallery, originals=originals, thumbnail_size=settings.thumbnail_size
-    )
-    return Services(
-        settings, metrics, bundle, encoder, embedder, store, gallery, originals, indexer
-    )
+    return services

@@ -88,6 +88,53 @@ async def _run_in_process(
         await services.close()
 
 
+async def _run_into_collection(
+    settings: Settings,
+    collection: str,
+    sources: list[Source],
+    batch_size: int,
+    workers: int,
+    advance: Callable[[int], None],
+) -> IndexReport:
+    """Index into one physical collection (a new model's, before the alias points at it) with
+    the bundle that built it."""
+    from sguardo.service.app.services import open_configured_store
+    from sguardo.service.indexing.reindex import open_bundle_model
+    from sguardo.service.originals.filesystem import FilesystemOriginals
+    from sguardo.service.store.base import StoreError, StoreLockedError
+
+    try:
+        store = open_configured_store(settings)
+    except StoreLockedError as exc:
+        hint = f"index through the service (`--url http://{settings.host}:{settings.port}`)"
+        raise IndexFailed(f"{exc} To index into its alias, {hint}.") from exc
+    except StoreError as exc:
+        raise IndexFailed(f"cannot open the {settings.store_kind} vector store: {exc}") from exc
+    originals = FilesystemOriginals(settings.originals_path)
+    try:
+        async with open_bundle_model(
+            settings.bundle_path,
+            store=store,
+            originals=originals,
+            settings=settings,
+            collection=collection,
+        ) as model:
+            try:
+                await model.gallery.ensure()  # refuses another bundle's collection
+            except StoreError as exc:
+                raise IndexFailed(
+                    f"{exc} (see `sguardo collection list`; `sguardo collection create "
+                    "--bundle DIR` makes a bundle's collection)"
+                ) from exc
+            report = await _index_with(
+                model.indexer, settings, sources, batch_size, workers, advance
+            )
+        store.optimize(collection)
+        return report
+    finally:
+        store.close()
+
+
 async def _run_remote(
     url: str,
     api_key: str | None,
@@ -144,11 +191,21 @@ def index(
         int, typer.Option(min=1, help="Batches read and decoded in parallel.")
     ] = min(4, os.cpu_count() or 1),
     recursive: Annotated[bool, typer.Option(help="Descend into sub-folders.")] = True,
+    collection: Annotated[
+        str | None,
+        typer.Option(
+            help="Index into this physical collection (`sguardo collection list`) instead of "
+            "the alias's; the loaded bundle must be the one that built it."
+        ),
+    ] = None,
 ) -> None:
     """Index a folder or a manifest of images. Safe to re-run: indexed images are skipped."""
     from sguardo.service.indexing.bulk import collect_sources
 
     settings = Settings()
+    if url and collection:
+        console.print("[red]error:[/] --collection indexes in-process; it cannot go with --url")
+        raise typer.Exit(2)
     try:
         sources, skipped = collect_sources(source, recursive=recursive)
     except (OSError, ValueError) as exc:
@@ -170,6 +227,10 @@ def index(
 
             if url:
                 run = _run_remote(url, api_key, settings, sources, batch_size, workers, advance)
+            elif collection:
+                run = _run_into_collection(
+                    settings, collection, sources, batch_size, workers, advance
+                )
             else:
                 run = _run_in_process(settings, sources, batch_size, workers, advance)
             report = asyncio.run(run)
@@ -180,5 +241,5 @@ def index(
     except KeyboardInterrupt:
         console.print("Interrupted: what was indexed is stored; run the same command to resume.")
         raise typer.Exit(130) from None
-    target = url or f"collection {settings.collection!r}"
+    target = url or f"collection {collection or settings.collection!r}"
     print_summary(report, skipped, target)

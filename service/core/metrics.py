@@ -64,6 +64,18 @@ class Metrics:
             ["bundle_id", "model_id", "precision", "backend", "providers"],
             registry=r,
         )
+        self.reloads = Counter(
+            "sguardo_model_reloads",
+            "Hot reloads of the model: switched to a new bundle, or failed to load it",
+            ["outcome"],
+            registry=r,
+        )
+        self.reload_pending = Gauge(
+            "sguardo_model_reload_pending",
+            "1 while the registry's current bundle or the alias point elsewhere than what is "
+            "served (a rollout in progress, or one stuck)",
+            registry=r,
+        )
         # For alerts: saturation needs the bound, not only the depth.
         self.queue_capacity = Gauge(
             "sguardo_queue_capacity", "Items a queue holds before 503", ["tower"], registry=r

@@ -101,8 +101,21 @@ class Settings(BaseSettings):
         "current bundle with SGUARDO_BUNDLE_PATH=<registry>/current",
     )
 
+    # Model rollout (see the README's "Retraining and model rollout")
+    reload_poll_s: float = Field(
+        5.0,
+        ge=0,
+        description="how often to look for a new current bundle and a swapped alias; 0: only "
+        "when POST /admin/reload asks",
+    )
+
     # Access
     api_key: str | None = None
+    admin_token: str | None = Field(
+        None,
+        description="bearer token of the /admin endpoints (reload, reindex, swap); unset: they "
+        "answer 403",
+    )
     protect_reads: bool = False
     allowed_origins: list[str] = Field(
         default_factory=list,

@@ -93,6 +93,23 @@ class AliasedStore(ABC):
         """The physical collection `alias` points at, or None."""
 
     @abstractmethod
+    def _alias_map(self) -> dict[str, str]:
+        """Every alias -> the physical collection it points at."""
+
+    @abstractmethod
+    def _collection_names(self) -> list[str]:
+        """Every physical collection (Sguardo's or not)."""
+
+    @abstractmethod
+    def _drop(self, collection: str) -> None: ...
+
+    @abstractmethod
+    def _scroll(
+        self, target: str, offset: str | None, limit: int, with_payload: bool
+    ) -> tuple[list[Point], str | None]:
+        """Up to `limit` points from `offset` on (id order, no vectors), and the next offset."""
+
+    @abstractmethod
     def _collection_meta(self, collection: str) -> tuple[str | None, int] | None:
         """(bundle id recorded at creation, dim), or None if the collection doesn't exist."""
 
@@ -139,19 +156,29 @@ class AliasedStore(ABC):
     def close(self) -> None: ...
 
     def _target(self, alias: str) -> str:
-        """What data operations address: the physical collection behind `alias`.
+        """What data operations address: the physical collection behind `alias`, or `alias`
+        itself when it is a physical name (`<alias>__<hash>`).
 
         A server that resolves aliases itself overrides this to save a round trip.
         """
+        if is_physical(alias):
+            if self._collection_meta(alias) is None:
+                raise _not_found(alias)
+            return alias
         collection = self._resolve_alias(alias)
         if collection is None:
             raise _not_found(alias)
         return collection
 
+    def _alias_of(self, collection: str, aliases: Mapping[str, str] | None = None) -> str:
+        """The alias pointing at `collection` (the first by name if several do), or ""."""
+        aliases = self._alias_map() if aliases is None else aliases
+        pointing = sorted(a for a, c in aliases.items() if c == collection)
+        return pointing[0] if pointing else ""
+
     # --- VectorStore ----------------------------------------------------------------------
     def ensure_collection(self, alias: str, bundle_id: str, dim: int) -> CollectionInfo:
-        if "__" in alias or not alias:
-            raise StoreError(f"Alias {alias!r} must be non-empty and must not contain '__'.")
+        _check_alias(alias)
         if self._resolve_alias(alias) is None:
             name = collection_name(alias, bundle_id)
             if self._collection_meta(name) is None:
@@ -167,7 +194,11 @@ class AliasedStore(ABC):
         return info
 
     def info(self, alias: str) -> CollectionInfo:
-        collection = self._resolve_alias(alias)
+        if is_physical(alias):
+            collection: str | None = alias
+            pointing = self._alias_of(alias)
+        else:
+            collection, pointing = self._resolve_alias(alias), alias
         meta = None if collection is None else self._collection_meta(collection)
         if collection is None or meta is None:
             raise _not_found(alias)
@@ -177,7 +208,76 @@ class AliasedStore(ABC):
                 f"Collection {collection!r} behind {alias!r} does not record which model "
                 "bundle built it (not created by Sguardo); reindex into a new alias."
             )
-        return CollectionInfo(alias, collection, bundle_id, dim, self._count(collection))
+        return CollectionInfo(pointing, collection, bundle_id, dim, self._count(collection))
+
+    def list_collections(self) -> list[CollectionInfo]:
+        aliases = self._alias_map()
+        found = []
+        for collection in sorted(self._collection_names()):
+            meta = self._collection_meta(collection)
+            if meta is None or meta[0] is None:
+                continue  # not made by Sguardo (or half-created): not ours to show
+            found.append(
+                CollectionInfo(
+                    self._alias_of(collection, aliases),
+                    collection,
+                    meta[0],
+                    meta[1],
+                    self._count(collection),
+                )
+            )
+        return found
+
+    def create_collection(self, alias: str, bundle_id: str, dim: int) -> CollectionInfo:
+        _check_alias(alias)
+        name = collection_name(alias, bundle_id)
+        meta = self._collection_meta(name)
+        if meta is None:
+            self._create_collection(name, bundle_id, dim)
+        elif meta != (bundle_id, dim):
+            raise ModelMismatchError(
+                f"Collection {name!r} exists with bundle {meta[0]!r} and {meta[1]}-d vectors, "
+                f"not bundle {bundle_id!r} and {dim}-d ones; drop it "
+                f"(`sguardo collection drop {name}`) and create it again."
+            )
+        return self.info(name)
+
+    def drop_collection(self, collection: str) -> None:
+        if not is_physical(collection):
+            raise StoreError(
+                f"{collection!r} is an alias name, not a collection: drop a physical collection "
+                "(`<alias>__<hash>`, see `sguardo collection list`)."
+            )
+        meta = self._collection_meta(collection)
+        if meta is None:
+            raise _not_found(collection)
+        if meta[0] is None:
+            raise StoreError(
+                f"Collection {collection!r} was not made by Sguardo (it records no model "
+                "bundle); drop it with the database's own tools if you mean to."
+            )
+        pointing = sorted(a for a, c in self._alias_map().items() if c == collection)
+        if pointing:
+            raise StoreError(
+                f"Cannot drop {collection!r}: alias {', '.join(map(repr, pointing))} points at "
+                "it, so it is being served. Swap the alias to another collection first "
+                "(`sguardo collection swap ALIAS COLLECTION`)."
+            )
+        self._drop(collection)
+
+    def scroll(
+        self, name: str, batch: int = BATCH, *, with_payload: bool = True
+    ) -> Iterator[list[Point]]:
+        if batch < 1:
+            raise InvalidQueryError(f"batch must be at least 1, got {batch}.")
+        target = self._target(name)
+        offset: str | None = None
+        while True:
+            points, offset = self._scroll(target, offset, batch, with_payload)
+            if points:
+                yield points
+            if offset is None:
+                return
 
     def upsert(self, alias: str, points: Sequence[Point]) -> None:
         if not points:
@@ -230,11 +330,31 @@ class AliasedStore(ABC):
         return len(existing)
 
     def swap_alias(self, alias: str, collection: str) -> None:
-        if self._collection_meta(collection) is None:
+        _check_alias(alias)
+        meta = self._collection_meta(collection)
+        if meta is None:
             raise CollectionNotFoundError(
                 f"Cannot point alias {alias!r} at {collection!r}: no such collection."
             )
+        current = self._resolve_alias(alias)
+        current_meta = None if current is None else self._collection_meta(current)
+        if current_meta is not None and current_meta[1] != meta[1]:
+            raise ModelMismatchError(
+                f"Cannot point alias {alias!r} at {collection!r}: it holds {meta[1]}-d vectors "
+                f"but {alias!r} serves {current_meta[1]}-d ones ({current!r}); clients and the "
+                "service expect one size behind an alias. Use a new alias for the new model."
+            )
         self._set_alias(alias, collection)
+
+
+def is_physical(name: str) -> bool:
+    """A physical collection name (`<alias>__<hash>`), not an alias (aliases have no `__`)."""
+    return "__" in name
+
+
+def _check_alias(alias: str) -> None:
+    if not alias or is_physical(alias):
+        raise StoreError(f"Alias {alias!r} must be non-empty and must not contain '__'.")
 
 
 def _not_found(alias: str) -> CollectionNotFoundError:

@@ -6,7 +6,7 @@ and pass one contract suite (`tests/service/store/test_contract.py`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,7 +29,7 @@ class Hit:
 
 @dataclass(frozen=True)
 class CollectionInfo:
-    alias: str
+    alias: str  # an alias pointing at `collection`; "" when none does
     collection: str  # the physical collection behind the alias
     bundle_id: str  # "<model_id>@<content_hash>" of the bundle that built it
     dim: int
@@ -66,12 +66,34 @@ Filters = Mapping[str, Any]
 
 
 class VectorStore(Protocol):
+    """Data methods take an alias (`images`) or a physical collection name (`images__<hash>`,
+    which contains `__`): a new model's collection is filled before an alias points at it."""
+
     def ensure_collection(self, alias: str, bundle_id: str, dim: int) -> CollectionInfo:
         """Create `<alias>__<short hash of bundle_id>` and point `alias` at it if the alias is
         new; raise ModelMismatchError if the alias exists and another bundle built it."""
         ...
 
     def info(self, alias: str) -> CollectionInfo: ...
+
+    def list_collections(self) -> list[CollectionInfo]:
+        """Every collection Sguardo made, by name; `alias` is the one pointing at it, or ""."""
+        ...
+
+    def create_collection(self, alias: str, bundle_id: str, dim: int) -> CollectionInfo:
+        """Create `<alias>__<short hash of bundle_id>` if missing, without pointing `alias` at
+        it; ModelMismatchError if it exists with another bundle or dim."""
+        ...
+
+    def drop_collection(self, collection: str) -> None:
+        """Delete a physical collection; StoreError while an alias points at it."""
+        ...
+
+    def scroll(
+        self, name: str, batch: int = 256, *, with_payload: bool = True
+    ) -> Iterator[list[Point]]:
+        """Every point (id and payload, no vector), `batch` at a time, in id order."""
+        ...
 
     def upsert(self, alias: str, points: Sequence[Point]) -> None:
         """Insert or replace by id: re-upserting the same points changes nothing."""
@@ -104,7 +126,8 @@ class VectorStore(Protocol):
     def existing_ids(self, alias: str, ids: Sequence[str]) -> set[str]: ...
 
     def swap_alias(self, alias: str, collection: str) -> None:
-        """Atomically re-point (or create) `alias` to an existing physical collection."""
+        """Atomically re-point (or create) `alias` to an existing physical collection: every
+        reader sees the old target or the new one. Refuses one of another dimension."""
         ...
 
     def optimize(self, alias: str) -> None:

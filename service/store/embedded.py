@@ -2,9 +2,10 @@
 
 Edge is a single shard with no notion of collections or aliases, so this adapter keeps them
 itself: one shard per physical collection under `collections/<name>/`, the bundle that built
-it in `collections/<name>/sguardo.json`, the aliases in `aliases.json` (replaced atomically,
-which is what makes `swap_alias` atomic). A lock file keeps a second process out: the shard
-files are not safe to share — run several workers against a Qdrant server instead.
+it in `collections/<name>/sguardo.json`, the aliases in `aliases.json` (a temporary file
+renamed over it, so `swap_alias` is atomic: a crash leaves the old aliases or the new, never
+none). A lock file keeps a second process out: the shard files are not safe to share — run
+several workers against a Qdrant server instead.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class EmbeddedStore(AliasedStore):
         self._aliases: dict[str, str] = (
             json.loads(aliases_file.read_text()) if aliases_file.exists() else {}
         )
+        # Collection records, read once: data calls by physical name check one per call.
+        self._meta: dict[str, tuple[str | None, int]] = {}
         self._guard = threading.RLock()  # catalog changes and shard opening
         self._closed = False
 
@@ -60,17 +63,30 @@ class EmbeddedStore(AliasedStore):
     def _resolve_alias(self, alias: str) -> str | None:
         return self._aliases.get(alias)
 
+    def _alias_map(self) -> dict[str, str]:
+        return dict(self._aliases)
+
+    def _collection_names(self) -> list[str]:
+        return [
+            d.name
+            for d in (self.path / "collections").iterdir()
+            if d.is_dir() and not d.name.startswith(".")
+        ]
+
     def _collection_dir(self, collection: str) -> Path:
         if not collection or "/" in collection or collection.startswith("."):
             raise StoreError(f"Invalid collection name {collection!r}.")
         return self.path / "collections" / collection
 
     def _collection_meta(self, collection: str) -> tuple[str | None, int] | None:
+        if collection in self._meta:
+            return self._meta[collection]
         file = self._collection_dir(collection) / META_FILE
         if not file.exists():
             return None
         meta = json.loads(file.read_text())
-        return meta.get("bundle_id"), int(meta["dim"])
+        self._meta[collection] = found = (meta.get("bundle_id"), int(meta["dim"]))
+        return found
 
     def _create_collection(self, collection: str, bundle_id: str, dim: int) -> None:
         with self._guard, _engine_errors():
@@ -89,6 +105,19 @@ class EmbeddedStore(AliasedStore):
             self._shards[collection] = qe.EdgeShard.create(str(folder / "shard"), config)
             # Written last: a collection exists once it records its bundle.
             _write_atomically(folder / META_FILE, {"bundle_id": bundle_id, "dim": dim})
+
+    def _drop(self, collection: str) -> None:
+        with self._guard, _engine_errors():
+            folder = self._collection_dir(collection)
+            shard = self._shards.pop(collection, None)
+            if shard is not None:
+                shard.close()
+            # The record goes first: from then on the collection does not exist, and a crash
+            # before the folder is gone leaves what `_create_collection` already cleans up.
+            (folder / META_FILE).unlink()
+            self._meta.pop(collection, None)
+            _fsync_dir(folder)
+            shutil.rmtree(folder)
 
     def _set_alias(self, alias: str, collection: str) -> None:
         with self._guard:
@@ -153,6 +182,17 @@ class EmbeddedStore(AliasedStore):
             for r in records
         ]
 
+    def _scroll(
+        self, target: str, offset: str | None, limit: int, with_payload: bool
+    ) -> tuple[list[Point], str | None]:
+        request = qe.ScrollRequest(
+            offset=offset, limit=limit, with_payload=with_payload, with_vector=False
+        )
+        with _engine_errors():
+            records, next_offset = self._shard(target).scroll(request)
+        points = [Point(str(r.id), [], dict(r.payload or {})) for r in records]
+        return points, None if next_offset is None else str(next_offset)
+
     def _delete(self, target: str, ids: list[str]) -> None:
         with _engine_errors():
             self._shard(target).update(qe.UpdateOperation.delete_points(list(ids)))
@@ -182,11 +222,22 @@ class EmbeddedStore(AliasedStore):
 
 
 def _write_atomically(file: Path, data: Any) -> None:
+    """Write a temporary file, fsync it, rename it over `file`, fsync the folder: a reader
+    or a crash sees the old contents or the new, never neither nor half of one."""
     tmp = file.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1))
     with open(tmp, "rb+") as handle:
         os.fsync(handle.fileno())
     os.replace(tmp, file)
+    _fsync_dir(file.parent)  # the rename itself survives a power cut
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextmanager

@@ -8,8 +8,10 @@ the contract tests' stand-in for a server.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import grpc
@@ -39,6 +41,11 @@ class QdrantServerStore(AliasedStore):
         timeout: int = 10,
     ) -> None:
         self._where = url or location or "?"
+        # qdrant-client's local mode is plain Python over numpy arrays, not safe across
+        # threads (a search racing an upsert read rows of zeros); a server is.
+        self._serial: AbstractContextManager[Any] = (
+            threading.RLock() if location is not None else contextlib.nullcontext()
+        )
         self.client = QdrantClient(
             url=url,
             location=location,
@@ -52,9 +59,20 @@ class QdrantServerStore(AliasedStore):
         return alias
 
     def _resolve_alias(self, alias: str) -> str | None:
-        with self._errors(alias):
+        return self._alias_map().get(alias)
+
+    def _alias_map(self) -> dict[str, str]:
+        with self._errors("aliases"):
             aliases = self.client.get_aliases().aliases
-        return next((a.collection_name for a in aliases if a.alias_name == alias), None)
+        return {a.alias_name: a.collection_name for a in aliases}
+
+    def _collection_names(self) -> list[str]:
+        with self._errors("collections"):
+            return [c.name for c in self.client.get_collections().collections]
+
+    def _drop(self, collection: str) -> None:
+        with self._errors(collection):
+            self.client.delete_collection(collection)
 
     def _collection_meta(self, collection: str) -> tuple[str | None, int] | None:
         with self._errors(collection):
@@ -86,7 +104,9 @@ class QdrantServerStore(AliasedStore):
                 create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)
             )
         )
-        with self._errors(alias):  # one request: the server applies it atomically
+        # Delete and create in one request: the server applies it atomically, so no search
+        # ever finds the alias missing or half-moved.
+        with self._errors(alias):
             self.client.update_collection_aliases(change_aliases_operations=operations)
 
     def _count(self, collection: str) -> int:
@@ -131,6 +151,16 @@ class QdrantServerStore(AliasedStore):
             for r in records
         ]
 
+    def _scroll(
+        self, target: str, offset: str | None, limit: int, with_payload: bool
+    ) -> tuple[list[Point], str | None]:
+        with self._errors(target):
+            records, next_offset = self.client.scroll(
+                target, limit=limit, offset=offset, with_payload=with_payload, with_vectors=False
+            )
+        points = [Point(str(r.id), [], dict(r.payload or {})) for r in records]
+        return points, None if next_offset is None else str(next_offset)
+
     def _delete(self, target: str, ids: list[str]) -> None:
         with self._errors(target):
             self.client.delete(target, points_selector=models.PointIdsList(points=list(ids)))
@@ -152,7 +182,8 @@ class QdrantServerStore(AliasedStore):
     def _errors(self, name: str) -> Iterator[None]:
         """qdrant-client's REST, gRPC and local-mode errors as the store's own."""
         try:
-            yield
+            with self._serial:
+                yield
         except StoreError:
             raise
         except ResponseHandlingException as error:

@@ -4,7 +4,7 @@ for a Triton server, and manage the registry of versioned bundles and its `curre
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from sguardo.bundle import paths
 from sguardo.bundle.describe import render
 from sguardo.bundle.manifest import BundleError, read_manifest
 from sguardo.bundle.registry import Registry
+
+if TYPE_CHECKING:
+    from sguardo.service.core.settings import Settings
 
 app = typer.Typer(
     help="Inspect model bundles, serve them through Triton, and manage the bundle registry.",
@@ -171,10 +174,94 @@ def promote(
 
 
 @app.command("rollback")
-def rollback(registry: RegistryOption = None) -> None:
-    """Make the bundle that was current before the current one current again."""
+def rollback(
+    registry: RegistryOption = None,
+    alias: Annotated[
+        str | None,
+        typer.Option(help="the alias to re-point [default: $SGUARDO_COLLECTION]"),
+    ] = None,
+    registry_only: Annotated[
+        bool, typer.Option("--registry-only", help="leave the vector store's alias as it is")
+    ] = False,
+) -> None:
+    """Make the bundle that was current before the current one current again, and point the
+    alias back at that bundle's collection (checked first: nothing changes if it was dropped).
+    The service follows once both agree."""
+    reg = _registry(registry)
+    if registry_only:
+        _rollback_registry(reg)
+        return
+    from sguardo.cli.collection import settings_for
+
+    settings = settings_for()
+    alias = alias or settings.collection
+    if settings.store_kind == "embedded" and not (settings.store_path / "collections").is_dir():
+        _rollback_registry(reg)  # no store here: nothing else to roll back
+        typer.echo(f"no vector store at {settings.store_path}: only the registry rolled back")
+        return
+    _rollback_with_alias(reg, settings, alias)
+
+
+def _rollback_registry(reg: Registry) -> str:
     try:
-        now, was = _registry(registry).rollback()
+        now, was = reg.rollback()
     except BundleError as exc:
         raise _fail(exc) from exc
     typer.echo(f"rolled back: current: {now} (was {was or 'none'})")
+    return now
+
+
+def _rollback_target(reg: Registry) -> str | None:
+    """Where `Registry.rollback` will go (the same rule), to check the store before it does."""
+    current, history = reg.current(), reg.previous()
+    while history and (history[-1] == current or not (reg.bundles / history[-1]).is_dir()):
+        history.pop()
+    return history[-1] if history else None
+
+
+def _rollback_with_alias(reg: Registry, settings: Settings, alias: str) -> None:
+    from sguardo.bundle.loader import Bundle
+    from sguardo.cli.collection import opened_store
+    from sguardo.service.store.aliased import collection_name
+    from sguardo.service.store.base import CollectionNotFoundError
+
+    def collection_of(bundle_id: str) -> str:
+        entry = reg.get(bundle_id)
+        return collection_name(alias, Bundle(entry.directory, entry.manifest).bundle_id)
+
+    target = _rollback_target(reg)
+    if target is None:
+        _rollback_registry(reg)  # says there is nothing to roll back to
+        return
+    locked = (
+        f"nothing rolled back: the embedded store at {settings.store_path} is open in the "
+        f"running service. Point the alias through it (`POST /admin/swap` "
+        f'{{"alias": "{alias}", "collection": "{collection_of(target)}"}} with '
+        "`Authorization: Bearer $SGUARDO_ADMIN_TOKEN`), then run `sguardo bundle rollback "
+        "--registry-only`; or stop the service and run this again."
+    )
+    with opened_store(settings, locked) as store:
+        try:
+            store.info(alias)
+        except CollectionNotFoundError:
+            _rollback_registry(reg)
+            typer.echo(f"no alias {alias!r} in the vector store: only the registry rolled back")
+            return
+        collection = collection_of(target)
+        try:
+            store.info(collection)
+        except CollectionNotFoundError:
+            raise _fail(
+                BundleError(
+                    f"nothing rolled back: the collection of bundle {target} ({collection}) "
+                    f"is gone, so {alias!r} cannot serve it again. Rebuild it with `sguardo "
+                    f"collection reindex --bundle {target} --alias {alias} --swap`, then roll "
+                    "back, or roll back the registry only (`--registry-only`)."
+                )
+            ) from None
+        now = _rollback_registry(reg)
+        if now != target:  # another writer rolled back meanwhile: follow the registry
+            collection = collection_of(now)
+        was = store.info(alias).collection
+        store.swap_alias(alias, collection)
+    typer.echo(f"alias {alias} -> {collection} (was {was})")

@@ -43,9 +43,13 @@ def test_triton_repo_refuses_a_directory_that_is_no_bundle(tmp_path: Path) -> No
 
 
 def registry_cli(registry: Path, *args: str):
-    return CliRunner().invoke(
-        app, ["bundle", *args], env={"SGUARDO_REGISTRY_PATH": str(registry), "COLUMNS": "200"}
-    )
+    env = {
+        "SGUARDO_REGISTRY_PATH": str(registry),
+        # No vector store there: `rollback` moves the registry only (see test_collection.py).
+        "SGUARDO_STORE_PATH": str(registry.parent / "no-store"),
+        "COLUMNS": "200",
+    }
+    return CliRunner().invoke(app, ["bundle", *args], env=env)
 
 
 def test_registry_add_list_promote_rollback(tiny_bundle_dir: Path, tmp_path: Path) -> None:

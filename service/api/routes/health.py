@@ -50,6 +50,11 @@ async def readiness(services: Services | None) -> Readiness:
         checks["encoder"] = bool(getattr(services.encoder, "ready", True))
         if not checks["encoder"]:
             detail["encoder"] = "the encoder backend is not reachable yet; reconnecting"
+        # Not a failing check: while a rollout waits for the registry and the alias to agree,
+        # the service answers from the bundle and collection it serves, which do match.
+        pending = services.reloader.pending if services.reloader is not None else None
+        if pending:
+            detail["rollout"] = pending
     ready = all(checks.values())
     return Readiness(status="ready" if ready else "not_ready", checks=checks, detail=detail)
 
@@ -65,6 +70,9 @@ async def version(services: ServicesDep) -> VersionInfo:
         embedding_dim=services.bundle.manifest.embedding_dim,
         precision=settings.precision,
         collection=settings.collection,
+        physical_collection=services.gallery.collection,
+        loaded_at=services.model.loaded_at,
+        pending=services.reloader.pending if services.reloader is not None else None,
         encoder=EncoderOut(
             backend=info.backend,
             active_providers=info.active_providers,

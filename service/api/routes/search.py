@@ -80,6 +80,7 @@ async def search(request: Request, services: ServicesDep) -> SearchResponse:
     hits = [h for h in hits if h.id != exclude][: body.top_k]
     return SearchResponse(
         model_id=services.bundle.model_id,
+        bundle_id=services.bundle.bundle_id,
         collection=services.gallery.alias,
         query=query,
         hits=[

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -49,9 +50,8 @@ def test_startup_refuses_an_unusable_bundle_with_a_clear_message(
 ) -> None:
     bundle = tmp_path / "bundle"
     if broken == "altered":
-        bundle.mkdir()
-        for f in tiny_bundle_dir.iterdir():
-            (bundle / f.name).write_bytes(f.read_bytes())
+        shutil.copytree(tiny_bundle_dir, bundle)
+        (bundle / "tokenizer.json").chmod(0o644)
         (bundle / "tokenizer.json").write_text("{}")
     app = create_app(
         Settings(bundle_path=bundle, store_path=tmp_path / "store", demo_gallery=False)

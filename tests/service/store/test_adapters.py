@@ -4,6 +4,7 @@ that is down, and the factory."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,5 +58,63 @@ def test_embedded_recovers_from_a_crash_while_creating(tmp_path: Path) -> None:
     store = EmbeddedStore(tmp_path)
     try:
         assert store.ensure_collection("gallery", "m@1", 4).count == 0
+    finally:
+        store.close()
+
+
+def test_embedded_swap_survives_reopen_and_a_crash_mid_write(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path)
+    old = store.ensure_collection("gallery", "m@1", 4).collection
+    new = store.create_collection("gallery", "m@2", 4).collection
+    dropped = store.create_collection("gallery", "m@3", 4).collection
+    store.swap_alias("gallery", new)
+    store.drop_collection(dropped)
+    store.close()
+    assert not (tmp_path / "collections" / dropped).exists()
+    # A crash while writing the next swap: the new file written, never renamed into place.
+    (tmp_path / "aliases.tmp").write_text('{"gallery": "' + old + '"}')
+    reopened = EmbeddedStore(tmp_path)
+    try:
+        assert reopened.info("gallery").collection == new
+        assert {c.collection for c in reopened.list_collections()} == {old, new}
+        reopened.swap_alias("gallery", old)  # the leftover is simply overwritten
+        assert reopened.info("gallery").collection == old
+    finally:
+        reopened.close()
+
+
+def test_embedded_drop_interrupted_after_its_record(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path)
+    store.ensure_collection("gallery", "m@1", 4)
+    name = store.create_collection("gallery", "m@2", 4).collection
+    store.close()
+    (tmp_path / "collections" / name / "sguardo.json").unlink()  # the crash: folder left
+    reopened = EmbeddedStore(tmp_path)
+    try:
+        assert [c.bundle_id for c in reopened.list_collections()] == ["m@1"]
+        assert reopened.create_collection("gallery", "m@2", 4).count == 0
+    finally:
+        reopened.close()
+
+
+def test_server_swap_is_one_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = QdrantServerStore(location=":memory:")
+    try:
+        old = store.ensure_collection("gallery", "m@1", 4).collection
+        new = store.create_collection("gallery", "m@2", 4).collection
+        calls: list[list[Any]] = []
+        update = store.client.update_collection_aliases
+
+        def recording(*, change_aliases_operations: list[Any]) -> bool:
+            calls.append(change_aliases_operations)
+            return update(change_aliases_operations=change_aliases_operations)
+
+        monkeypatch.setattr(store.client, "update_collection_aliases", recording)
+        store.swap_alias("gallery", new)
+        assert len(calls) == 1
+        kinds = [type(op).__name__ for op in calls[0]]
+        assert kinds == ["DeleteAliasOperation", "CreateAliasOperation"]
+        assert store.info("gallery").collection == new
+        assert store.info(old).alias == ""
     finally:
         store.close()

@@ -227,3 +227,138 @@ def test_healthy_until_closed(open_store: Callable[[], AliasedStore]) -> None:
     assert opened.healthy()
     opened.close()
     assert not opened.healthy()
+
+
+# --- collections for a rollout: filled by physical name, then an alias is swapped ----------
+@pytest.fixture
+def candidate(filled: AliasedStore) -> str:
+    """A second model's collection, created and filled without any alias pointing at it."""
+    created = filled.create_collection("gallery", OTHER, DIM)
+    filled.upsert(created.collection, points())
+    return created.collection
+
+
+def test_create_collection_points_no_alias_and_is_idempotent(filled: AliasedStore) -> None:
+    serving = filled.info("gallery")
+    created = filled.create_collection("gallery", OTHER, DIM)
+    assert created.collection == collection_name("gallery", OTHER)
+    assert (created.alias, created.bundle_id, created.dim, created.count) == ("", OTHER, DIM, 0)
+    assert filled.info("gallery") == serving  # the alias did not move
+    assert filled.create_collection("gallery", OTHER, DIM) == created
+    with pytest.raises(ModelMismatchError, match="drop"):
+        filled.create_collection("gallery", OTHER, DIM + 1)
+    # The serving collection itself, by its own bundle: reported with its alias.
+    assert filled.create_collection("gallery", BUNDLE, DIM).alias == "gallery"
+    for bad in ("", "gal__lery"):
+        with pytest.raises(StoreError, match="__"):
+            filled.create_collection(bad, OTHER, DIM)
+
+
+def test_data_methods_take_a_physical_name(filled: AliasedStore, candidate: str) -> None:
+    info = filled.info(candidate)
+    assert (info.alias, info.collection, info.bundle_id, info.count) == (
+        "",
+        candidate,
+        OTHER,
+        len(VECTORS),
+    )
+    assert names(filled.search(candidate, [1.0, 0.2, 0.0], top_k=1)) == ["east"]
+    assert [p.payload["name"] for p in filled.retrieve(candidate, [pid("up")])] == ["up"]
+    assert filled.existing_ids(candidate, [pid("up"), pid("missing")]) == {pid("up")}
+    assert filled.delete(candidate, [pid("up")]) == 1
+    assert filled.info(candidate).count == len(VECTORS) - 1
+    assert filled.info("gallery").count == len(VECTORS)  # the serving one is untouched
+    filled.optimize(candidate)
+    # The serving collection by its physical name reports the alias pointing at it.
+    serving = filled.info("gallery")
+    assert filled.info(serving.collection) == serving
+
+
+def test_unknown_physical_name(filled: AliasedStore) -> None:
+    missing = collection_name("gallery", "never@built")
+    for call in (
+        lambda: filled.info(missing),
+        lambda: filled.search(missing, [1.0, 0.0, 0.0]),
+        lambda: filled.upsert(missing, points()),
+        lambda: filled.retrieve(missing, [pid("east")]),
+        lambda: filled.existing_ids(missing, [pid("east")]),
+        lambda: filled.delete(missing, [pid("east")]),
+        lambda: list(filled.scroll(missing)),
+        lambda: filled.drop_collection(missing),
+    ):
+        with pytest.raises(CollectionNotFoundError, match=missing):
+            call()
+
+
+def test_list_collections(filled: AliasedStore, candidate: str) -> None:
+    listed = {c.collection: c for c in filled.list_collections()}
+    serving = filled.info("gallery")
+    assert listed == {
+        serving.collection: serving,
+        candidate: filled.info(candidate),
+    }
+    assert listed[candidate].alias == ""
+    filled.swap_alias("gallery", candidate)
+    after = {c.collection: c.alias for c in filled.list_collections()}
+    assert after == {serving.collection: "", candidate: "gallery"}
+
+
+def test_list_collections_when_empty(store: AliasedStore) -> None:
+    assert store.list_collections() == []
+
+
+def test_drop_collection_refuses_a_served_one(filled: AliasedStore, candidate: str) -> None:
+    serving = filled.info("gallery").collection
+    with pytest.raises(StoreError, match="gallery") as refused:
+        filled.drop_collection(serving)
+    assert "swap" in str(refused.value)
+    with pytest.raises(StoreError, match="alias name"):
+        filled.drop_collection("gallery")
+    filled.drop_collection(candidate)
+    assert [c.collection for c in filled.list_collections()] == [serving]
+    with pytest.raises(CollectionNotFoundError):
+        filled.info(candidate)
+    assert filled.info("gallery").count == len(VECTORS)
+    # Made again from scratch: empty.
+    assert filled.create_collection("gallery", OTHER, DIM).count == 0
+
+
+def test_scroll_returns_every_point_without_vectors(filled: AliasedStore) -> None:
+    batches = list(filled.scroll("gallery", batch=2))
+    assert [len(b) for b in batches] == [2, 2, 1]
+    scrolled = [p for b in batches for p in b]
+    assert sorted(p.payload["name"] for p in scrolled) == sorted(VECTORS)
+    assert {p.id for p in scrolled} == {pid(n) for n in VECTORS}
+    assert all(len(p.vector) == 0 for p in scrolled)
+    assert all(p.payload["colour"] == COLOURS[p.payload["name"]] for p in scrolled)
+    ids_only = [p for b in filled.scroll("gallery", with_payload=False) for p in b]
+    assert {p.id for p in ids_only} == {pid(n) for n in VECTORS}
+    assert all(p.payload == {} for p in ids_only)
+    with pytest.raises(StoreError):
+        list(filled.scroll("gallery", batch=0))
+
+
+def test_scroll_of_an_empty_collection(store: AliasedStore) -> None:
+    store.ensure_collection("gallery", BUNDLE, DIM)
+    assert list(store.scroll("gallery")) == []
+
+
+def test_swap_alias_refuses_another_dimension(filled: AliasedStore) -> None:
+    wider = filled.create_collection("gallery", OTHER, DIM + 1)
+    with pytest.raises(ModelMismatchError, match=r"4-d"):
+        filled.swap_alias("gallery", wider.collection)
+    assert filled.info("gallery").bundle_id == BUNDLE
+    filled.swap_alias("wide", wider.collection)  # a new alias may point anywhere
+    assert filled.info("wide").dim == DIM + 1
+    with pytest.raises(StoreError, match="__"):
+        filled.swap_alias("bad__alias", wider.collection)
+
+
+def test_swap_then_rollback_keeps_both_collections(filled: AliasedStore, candidate: str) -> None:
+    old = filled.info("gallery").collection
+    filled.swap_alias("gallery", candidate)
+    assert filled.info("gallery").bundle_id == OTHER
+    assert filled.info(old).alias == ""
+    filled.swap_alias("gallery", old)
+    assert filled.info("gallery").bundle_id == BUNDLE
+    assert filled.info(candidate).count == len(VECTORS)
