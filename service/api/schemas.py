@@ -242,19 +242,6 @@ class ReindexRequest(_Body):
     )
 
 
-class ReindexStatus(BaseModel):
-    state: Literal["idle", "running", "done", "failed"]
-    bundle_id: str | None = None
-    source: str | None = Field(None, description="the collection copied (the alias's)")
-    target: str | None = Field(None, description="the new bundle's collection")
-    done: int = 0
-    total: int = 0
-    report: dict[str, Any] | None = None
-    error: str | None = None
-    started_at: str | None = None
-    finished_at: str | None = None
-
-
 class SwapRequest(_Body):
     collection: str = Field(max_length=512, description="the physical collection to serve")
     alias: str | None = Field(None, max_length=512, description="default: the service's alias")

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import BaseModel, Field
+
 from sguardo.bundle.loader import Bundle
 
 if TYPE_CHECKING:
@@ -30,12 +32,13 @@ class ReindexBusyError(RuntimeError):
     pass
 
 
-@dataclasses.dataclass
-class ReindexStatus:
+class ReindexStatus(BaseModel):
+    """The run's state, as `GET /admin/reindex` answers it."""
+
     state: State = "idle"
     bundle_id: str | None = None
-    source: str | None = None
-    target: str | None = None
+    source: str | None = Field(None, description="the collection copied (the alias's)")
+    target: str | None = Field(None, description="the new bundle's collection")
     done: int = 0
     total: int = 0
     report: dict[str, Any] | None = None
@@ -64,7 +67,7 @@ class ReindexJob:
                 f"({self.status.done}/{self.status.total}); poll GET /admin/reindex"
             )
         self.status = ReindexStatus(
-            "running", bundle.bundle_id, source=self._services.settings.collection
+            state="running", bundle_id=bundle.bundle_id, source=self._services.settings.collection
         )
         self.status.started_at = _now()
         self._task = asyncio.create_task(self._run(bundle))

@@ -17,14 +17,8 @@ from sguardo.bundle.loader import Bundle
 from sguardo.bundle.manifest import BundleError
 from sguardo.service.api.deps import AdminAccess, ServicesDep
 from sguardo.service.api.errors import ApiError
-from sguardo.service.api.schemas import (
-    ReindexRequest,
-    ReindexStatus,
-    ReloadOut,
-    SwapOut,
-    SwapRequest,
-)
-from sguardo.service.app.reindex_job import ReindexBusyError, resolve_bundle
+from sguardo.service.api.schemas import ReindexRequest, ReloadOut, SwapOut, SwapRequest
+from sguardo.service.app.reindex_job import ReindexBusyError, ReindexStatus, resolve_bundle
 from sguardo.service.app.reload import ReloadResult
 from sguardo.service.app.services import Services
 from sguardo.service.store.base import CollectionNotFoundError
@@ -68,13 +62,13 @@ async def start_reindex(body: ReindexRequest, services: ServicesDep) -> ReindexS
         status = services.reindex.start(bundle)
     except ReindexBusyError as exc:
         raise ApiError(409, "reindex_running", str(exc)) from exc
-    return ReindexStatus(**dataclasses.asdict(status))
+    return status.model_copy()
 
 
 @router.get("/reindex", response_model=ReindexStatus, summary="The reindex run's state")
 async def reindex_status(services: ServicesDep) -> ReindexStatus:
     assert services.reindex is not None
-    return ReindexStatus(**dataclasses.asdict(services.reindex.status))
+    return services.reindex.status.model_copy()
 
 
 @router.post("/swap", response_model=SwapOut, summary="Point the alias at a collection")
