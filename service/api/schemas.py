@@ -240,6 +240,9 @@ class ReindexRequest(_Body):
         description="a bundle in the registry: its id (`sguardo bundle list`) or directory",
         max_length=4096,
     )
+    alias: str | None = Field(
+        None, max_length=512, description="must be the service's alias (the default)"
+    )
 
 
 class SwapRequest(_Body):

@@ -52,6 +52,14 @@ async def start_reindex(body: ReindexRequest, services: ServicesDep) -> ReindexS
     """Load the bundle (kept warm for the switch), create its collection next to the alias's,
     re-embed every original into it and verify the counts. Runs in the background: poll
     `GET /admin/reindex`. Running it again for the same bundle resumes."""
+    alias = services.settings.collection
+    if body.alias is not None and body.alias != alias:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"this service serves the alias {alias!r}, not {body.alias!r}: a reindex builds the "
+            "collection the service will switch to, so it must be for its own alias",
+        )
     directory = resolve_bundle(body.bundle, services.settings.registry_path)
     try:
         bundle = await asyncio.to_thread(Bundle.load, directory)

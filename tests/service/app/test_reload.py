@@ -83,6 +83,13 @@ def test_admin_endpoints_need_the_token(rollout, tiny_bundle_dir: Path, tmp_path
     assert client.post("/admin/reload").status_code == 401
     assert client.post("/admin/reload", headers={"Authorization": "Bearer no"}).status_code == 403
     assert client.post("/admin/reload", headers=ADMIN).status_code == 200
+    # Bad reindex requests are refused before anything runs.
+    _, _, _, b = rollout
+    other = client.post("/admin/reindex", headers=ADMIN, json={"bundle": b, "alias": "altro"})
+    assert other.status_code == 422 and "altro" in other.json()["error"]["message"]
+    missing = client.post("/admin/reindex", headers=ADMIN, json={"bundle": "no-such-bundle"})
+    assert missing.status_code == 422 and missing.json()["error"]["code"] == "invalid_bundle"
+    assert client.get("/admin/reindex", headers=ADMIN).json()["state"] == "idle"
     settings = Settings(  # no SGUARDO_ADMIN_TOKEN: the admin endpoints are off
         bundle_path=tiny_bundle_dir, store_path=tmp_path / "off", demo_gallery=False
     )
