@@ -78,6 +78,12 @@ class ModelReloader:
         """The loaded, warm model of the bundle in `directory`, pinned to its own collection.
         Kept for the switch: a model reindexed by the admin endpoint is switched in without
         loading it twice."""
+        if self._services.settings.encoder_backend == "triton":
+            raise EncoderError(
+                "a service on the Triton backend cannot load another bundle (the server runs "
+                "the graphs): reindex with `sguardo collection reindex`, which runs the bundle's "
+                "own graphs in ONNX Runtime"
+            )
         async with self._lock:
             return await self._load_candidate(directory.resolve())
 
@@ -105,6 +111,15 @@ class ModelReloader:
                     f"{active.bundle.bundle_id} (current in the registry) did not build; "
                     f"answering from {served!r} until the registry and the alias agree"
                 )
+            return ReloadResult(active.bundle.bundle_id, False, self.pending)
+        if services.settings.encoder_backend == "triton":
+            # The graphs run in the Triton server, which this process cannot ask which bundle
+            # they came from: switching tokenizer and bundle id alone would mix two models.
+            self.pending = (
+                f"bundle {desired.name} is current in the registry, but a service on the Triton "
+                "backend is not hot-reloaded (it cannot tell which bundle the server runs): load "
+                "the new model repository into Triton and restart the service"
+            )
             return ReloadResult(active.bundle.bundle_id, False, self.pending)
         if desired in self._failed:
             self.pending = self._failed[desired]

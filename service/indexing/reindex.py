@@ -102,6 +102,10 @@ async def open_bundle_model(
     settings ask for, started batchers (`.embedder`) and an indexer (`.indexer`) pinned to the
     physical `collection` if given (else the settings' alias). Closed on exit."""
     settings = settings or Settings()
+    if settings.encoder_backend == "triton":
+        # A Triton server runs whatever graphs it was given, which may not be this bundle's:
+        # embedding a new bundle's collection must run the bundle's own graphs.
+        settings = settings.model_copy(update={"encoder_backend": "onnxruntime"})
     bundle = await asyncio.to_thread(Bundle.load, Path(bundle_dir).resolve())
     encoder = await asyncio.to_thread(open_encoder, settings, bundle)
     try:

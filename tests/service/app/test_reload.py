@@ -196,3 +196,16 @@ def test_a_broken_current_bundle_keeps_the_old_one_serving(rollout, tmp_path: Pa
     assert client.get("/readyz").status_code == 200
     assert 'sguardo_model_reloads_total{outcome="failed"} 1.0' in client.get("/metrics").text
     assert entry_id(entry.manifest) == b
+
+
+def test_a_triton_backed_service_is_not_hot_reloaded(rollout) -> None:
+    """Triton runs whatever graphs it was given: switching the tokenizer and bundle id alone
+    would mix two models, so the service says what to do instead."""
+    client, registry, _a, b = rollout
+    client.app.state.services.settings.encoder_backend = "triton"  # as if it served via Triton
+    registry.promote(b)
+    result = client.post("/admin/reload", headers=ADMIN).json()
+    assert result["changed"] is False and "Triton" in result["pending"]
+    assert client.post("/admin/reindex", headers=ADMIN, json={"bundle": b}).status_code == 202
+    status = _wait_reindex(client)
+    assert status["state"] == "failed" and "sguardo collection reindex" in status["error"]
