@@ -81,7 +81,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_service(bundle: Path, store: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_service(
+    bundle: Path, store: Path, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SGUARDO_")}
     env.update(
@@ -90,6 +92,7 @@ def start_service(bundle: Path, store: Path) -> tuple[subprocess.Popen[bytes], s
         SGUARDO_DEMO_GALLERY="false",
         SGUARDO_LOG_LEVEL="WARNING",
     )
+    env.update(extra_env or {})
     process = subprocess.Popen([sys.executable, "-c", SERVER.format(port=port)], env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120

@@ -11,6 +11,7 @@ import torch
 from sguardo.bundle.manifest import Tower
 from sguardo.bundle.tensors import OUTPUT, TEXT_INPUTS, VISION_INPUTS
 from sguardo.model.dual_encoder import DualEncoder
+from sguardo.model.export.fusion import export_fused_text, fusable
 
 OPSET = 18
 EXPORT_BATCH = 2  # parity is checked at other batch sizes, so a baked-in batch would show
@@ -31,11 +32,14 @@ def export_tower(
     *,
     backbone_only: bool = False,
     opset: int = OPSET,
+    fuse: bool = True,
 ) -> None:
     """Write `path`: inputs as the bundle names them, output `tensors.OUTPUT`, L2-normalised.
 
     `backbone_only` exports the bare backbone (pooled features, before projection), as the
-    offline benchmark caches them for training heads on frozen towers.
+    offline benchmark caches them for training heads on frozen towers. `fuse`: a BERT-family
+    text tower goes through ONNX Runtime's transformer optimizer (see `fusion`): 1.1-1.5x
+    faster on multilingual-e5-small (`loadtests/bench_text_engine.py`).
     """
     module: torch.nn.Module
     if backbone_only:
@@ -44,6 +48,10 @@ def export_tower(
         module = model.tower_module(tower)
     module.eval()
     args = example_inputs(model, tower)
+    encoder = model.text_tower.encoder
+    if tower == "text" and fuse and fusable(encoder):
+        export_fused_text(module, encoder, args, TEXT_INPUTS, OUTPUT, path)
+        return
     batch = torch.export.Dim("batch", min=1, max=4096)
     if tower == "text":
         sequence = torch.export.Dim("sequence", min=1, max=model.config.text_max_length)

@@ -14,9 +14,11 @@ from sguardo.bundle.manifest import Tower
 
 # Dynamic quantisation helps where the weights are big matrices (for text that includes the
 # 250K-row embedding table: 407 MB -> 118 MB for e5-small). Quantising the CNN's depthwise
-# convolutions costs accuracy for little speed, so for vision only MatMul/Gemm.
+# convolutions costs accuracy for little speed, so for vision only MatMul/Gemm. A fused text
+# graph (see `fusion`) holds its attention and embedding weights in the contrib ops
+# `Attention` (-> QAttention) and `EmbedLayerNormalization` (-> QEmbedLayerNormalization).
 _OP_TYPES: dict[Tower, list[str]] = {
-    "text": ["MatMul", "Gemm", "Gather"],
+    "text": ["MatMul", "Gemm", "Gather", "Attention", "EmbedLayerNormalization"],
     "vision": ["MatMul", "Gemm"],
 }
 
@@ -50,7 +52,12 @@ def quantize_int8(
             op_types_to_quantize=_OP_TYPES[tower],
             per_channel=True,
             nodes_to_exclude=_matmuls_with_dim(onnx.load(str(prepared)).graph, keep_fp32_dim),
-            extra_options={"MatMulConstBOnly": True},
+            extra_options={
+                "MatMulConstBOnly": True,
+                # A fused graph's contrib ops (Attention, SkipLayerNormalization) have no
+                # types in ONNX shape inference; their outputs are float.
+                "DefaultTensorType": onnx.TensorProto.FLOAT,
+            },
         )
 
 

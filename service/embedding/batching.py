@@ -29,6 +29,33 @@ T = TypeVar("T")
 logger = logging.getLogger("sguardo.batching")
 
 
+def plan_length_groups(lengths: Sequence[int], overhead: float) -> list[list[int]]:
+    """Split one batch of sequences into groups, each padded only to its own longest, so that
+    the estimated cost is least: every group costs `overhead` (an engine call's fixed cost, in
+    tokens) plus its rows x its longest length. Returns the indices of `lengths`, grouped,
+    shortest first. An exact dynamic programme over the distinct lengths (at most the
+    tokenizer's max_length of them), so it stays cheap for any batch size.
+    """
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    distinct = sorted(set(lengths))
+    # rows_upto[k]: rows whose length is at most distinct[k-1]
+    rows_upto = [0] * (len(distinct) + 1)
+    for k, value in enumerate(distinct):
+        rows_upto[k + 1] = rows_upto[k] + sum(1 for n in lengths if n == value)
+    best = [0.0] + [math.inf] * len(distinct)
+    cut = [0] * (len(distinct) + 1)
+    for end in range(1, len(distinct) + 1):
+        for start in range(end):
+            cost = best[start] + overhead + (rows_upto[end] - rows_upto[start]) * distinct[end - 1]
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
+    bounds, end = [], len(distinct)
+    while end > 0:
+        bounds.append((rows_upto[cut[end]], rows_upto[end]))
+        end = cut[end]
+    return [order[a:b] for a, b in reversed(bounds)]
+
+
 class Overloaded(Exception):
     """The queue is full; retry after `retry_after` seconds."""
 

@@ -63,6 +63,8 @@ class ImagePreprocessor:
             self.formats = [f for f in formats if f in Image.OPEN]
         self._mean = np.asarray(params.mean, dtype=np.float32).reshape(3, 1, 1)
         self._std = np.asarray(params.std, dtype=np.float32).reshape(3, 1, 1)
+        self._scale = (1 / (255 * self._std)).astype(np.float32)
+        self._shift = (-self._mean / self._std).astype(np.float32)
 
     def decode(self, data: bytes, *, min_size: int | None = None) -> Image.Image:
         """Decode bytes to an RGB image, refusing oversized images before decoding pixels.
@@ -108,27 +110,39 @@ class ImagePreprocessor:
             raise ImageDecodeError(f"corrupt or truncated image: {exc}") from exc
 
     def resize_and_crop(self, image: Image.Image) -> Image.Image:
+        """Resize the short side to `resize_size`, then cut the centre `crop_size` square, in
+        one resampling pass over only the pixels the crop keeps: the same filter taps as
+        resizing the whole image and cropping it, for ~half the work on a 4:3 photo."""
         p = self.params
         width, height = image.size
         short, long = (width, height) if width <= height else (height, width)
         new_short, new_long = p.resize_size, int(p.resize_size * long / short)
-        size = (new_short, new_long) if width <= height else (new_long, new_short)
-        if size != image.size:
-            image = image.resize(size, _RESAMPLE[p.interpolation])
-        width, height = image.size
-        top, left = (height - p.crop_size) // 2, (width - p.crop_size) // 2
+        new_width, new_height = (new_short, new_long) if width <= height else (new_long, new_short)
+        top, left = (new_height - p.crop_size) // 2, (new_width - p.crop_size) // 2
         if top < 0 or left < 0:  # only when crop_size > resize_size: pad by upscaling
-            image = image.resize((max(width, p.crop_size), max(height, p.crop_size)))
+            if (new_width, new_height) != image.size:
+                image = image.resize((new_width, new_height), _RESAMPLE[p.interpolation])
+            image = image.resize((max(new_width, p.crop_size), max(new_height, p.crop_size)))
             return self.resize_and_crop(image)
-        return image.crop((left, top, left + p.crop_size, top + p.crop_size))
+        crop = (left, top, left + p.crop_size, top + p.crop_size)
+        if (new_width, new_height) == image.size:
+            return image.crop(crop)
+        # The crop's box in source pixels: PIL centres output pixel i of a box resize on
+        # box0 + (i + 0.5) * scale, exactly where the full resize puts pixel left + i.
+        sx, sy = width / new_width, height / new_height
+        box = (left * sx, top * sy, (left + p.crop_size) * sx, (top + p.crop_size) * sy)
+        return image.resize((p.crop_size, p.crop_size), _RESAMPLE[p.interpolation], box=box)
 
     def to_array(self, image: Image.Image) -> np.ndarray:
         """(3, crop, crop) float32, normalised."""
         if image.mode != "RGB":  # convert() copies even an RGB image: not for nothing
             image = image.convert("RGB")
-        pixels = np.asarray(self.resize_and_crop(image), dtype=np.float32)
-        chw = pixels.transpose(2, 0, 1) / 255.0
-        return ((chw - self._mean) / self._std).astype(np.float32)
+        pixels = np.asarray(self.resize_and_crop(image))  # (crop, crop, 3) uint8
+        # (x / 255 - mean) / std as one multiply-add into the output buffer: no temporaries.
+        out = np.empty((3, *pixels.shape[:2]), dtype=np.float32)
+        np.multiply(pixels.transpose(2, 0, 1), self._scale, out=out, casting="unsafe")
+        out += self._shift
+        return out
 
     def __call__(self, data: bytes) -> np.ndarray:
         return self.to_array(self.decode(data))
@@ -146,7 +160,10 @@ class TextTokenizer:
         self._tokenizer = tokenizer
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=params.max_length)
-        self._tokenizer.enable_padding(pad_id=params.pad_token_id, pad_token=params.pad_token)
+        # Right padding: the service cuts length groups out of one padded batch by columns.
+        self._tokenizer.enable_padding(
+            direction="right", pad_id=params.pad_token_id, pad_token=params.pad_token
+        )
 
     @classmethod
     def from_file(cls, path: Path, params: TextPreprocessing) -> TextTokenizer:
