@@ -1,5 +1,6 @@
 """The floors of the house: the bundle contract at the bottom, the training side (`model/`) and
-the serving side (`service/`) on it, never importing each other, and the root command above."""
+the serving side (`service/`) on it, never importing each other, and the root command and the
+nightly pipeline (which spans both) above."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 # package -> the sguardo packages it must not import
 FORBIDDEN = {
-    "sguardo/bundle": ("sguardo.model", "sguardo.service", "sguardo.cli"),
-    "model": ("sguardo.service", "sguardo.cli"),
-    "service": ("sguardo.model", "sguardo.cli"),
+    "sguardo/bundle": ("sguardo.model", "sguardo.service", "sguardo.cli", "sguardo.pipeline"),
+    "model": ("sguardo.service", "sguardo.cli", "sguardo.pipeline"),
+    "service": ("sguardo.model", "sguardo.cli", "sguardo.pipeline"),
+    "sguardo/pipeline": ("sguardo.cli",),
 }
 
 

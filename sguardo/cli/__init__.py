@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from sguardo.cli import bundle, collection, serve
+from sguardo.cli import bundle, collection, pipeline, serve
 from sguardo.model.cli import backbones
 from sguardo.model.cli import benchmark as benchmark_cli
 from sguardo.model.cli import eval as eval_cli
@@ -27,5 +27,6 @@ app.command()(serve.serve)
 app.command()(index)
 app.command()(localize)
 app.add_typer(bundle.app, name="bundle")
+app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(collection.app, name="collection")
 app.add_typer(backbones.app, name="backbones")

@@ -15,7 +15,9 @@ def bundle_copy(tiny_bundle_dir: Path, tmp_path: Path) -> Path:
 
 def test_manifest_records_hashes_and_content_id(tiny_bundle_dir: Path) -> None:
     manifest = read_manifest(tiny_bundle_dir)
-    assert set(manifest.files) == {"text.onnx", "vision.onnx", "tokenizer.json"}
+    graphs = {name for name in manifest.files if not name.startswith("checkpoint/")}
+    assert graphs == {"text.onnx", "vision.onnx", "tokenizer.json"}
+    assert "checkpoint/heads.safetensors" in manifest.files  # the training checkpoint too
     assert len(manifest.content_hash) == 16
     assert manifest.parity["fp32"]["text"].min_cosine >= 0.9999
     assert manifest.parity["fp32"]["vision"].min_cosine >= 0.9999

@@ -71,6 +71,10 @@ app.kubernetes.io/component: triton
 {{- default (printf "%s-models" (include "sguardo.fullname" .)) .Values.bundle.persistence.existingClaim }}
 {{- end }}
 
+{{- define "sguardo.originalsClaim" -}}
+{{- default (printf "%s-originals" (include "sguardo.fullname" .)) .Values.originals.persistence.existingClaim }}
+{{- end }}
+
 {{/* The subchart's Service name, computed as the Qdrant chart computes its fullname. */}}
 {{- define "sguardo.qdrantHost" -}}
 {{- if .Values.qdrant.fullnameOverride }}
@@ -124,11 +128,20 @@ install, upgrade and template alike with the message.
 {{- if and .Values.networkPolicy.enabled .Values.externalQdrant.url (not .Values.networkPolicy.externalQdrantEgress) }}
 {{- fail "networkPolicy.enabled blocks egress to externalQdrant.url: set networkPolicy.externalQdrantEgress (e.g. an ipBlock of the Qdrant cluster) or networkPolicy.enabled=false" }}
 {{- end }}
-{{- if and .Values.retraining.enabled $embedded }}
-{{- fail "retraining.enabled reindexes into a new collection while the service runs: it needs a Qdrant server (qdrant.enabled or externalQdrant.url), not the embedded store" }}
+{{- if and .Values.retraining.enabled $embedded (eq .Values.retraining.storeMode "direct") }}
+{{- fail "retraining.storeMode direct reindexes into a new collection while the service runs: it needs a Qdrant server (qdrant.enabled or externalQdrant.url), not the embedded store (which admits one process); or set retraining.storeMode=service" }}
 {{- end }}
 {{- if and .Values.retraining.enabled (not .Values.bundle.persistence.existingClaim) (not (has "ReadWriteMany" .Values.bundle.persistence.accessModes)) }}
 {{- fail "retraining.enabled writes new bundles into the models claim: add ReadWriteMany to bundle.persistence.accessModes (the service still mounts it read-only), or name an existingClaim" }}
+{{- end }}
+{{- $o := .Values.originals.persistence }}
+{{- if and .Values.retraining.enabled (not $o.enabled) }}
+{{- fail "retraining.enabled re-embeds the kept originals: set originals.persistence.enabled=true" }}
+{{- end }}
+{{- $jobReads := and .Values.retraining.enabled (eq .Values.retraining.storeMode "direct") }}
+{{- $shared := or $jobReads (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled }}
+{{- if and $o.enabled (not $o.existingClaim) $shared (not (has "ReadWriteMany" $o.accessModes)) }}
+{{- fail "the originals claim is shared (several replicas write it, or the retraining job reads it): add ReadWriteMany to originals.persistence.accessModes, or name an existingClaim" }}
 {{- end }}
 {{- end }}
 

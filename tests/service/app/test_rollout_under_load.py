@@ -45,7 +45,7 @@ def _search_body(query: str, images: dict[str, bytes]) -> dict:
     return {"text": query, "top_k": 100}
 
 
-async def _load(
+async def load(
     url: str,
     queries: list[str],
     images: dict[str, bytes],
@@ -81,7 +81,7 @@ async def _load(
         await asyncio.gather(*(worker(k) for k in range(CLIENTS)))
 
 
-def _reference(url: str, queries: list[str], images: dict[str, bytes]) -> dict[str, dict]:
+def reference(url: str, queries: list[str], images: dict[str, bytes]) -> dict[str, dict]:
     out = {}
     for query in queries:
         body = httpx.post(f"{url}/search", json=_search_body(query, images), trust_env=False)
@@ -120,15 +120,15 @@ def test_promotion_under_load_fails_no_request_and_never_mixes_models(
         url = served.url
         body = {"images": [{"image": base64.b64encode(p.read_bytes()).decode()} for p in photos]}
         assert httpx.post(f"{url}/images", json=body, trust_env=False).status_code == 200
-        before = _reference(url, queries, images)
+        before = reference(url, queries, images)
         a_id = httpx.get(f"{url}/version", trust_env=False).json()["bundle_id"]
 
         stop = threading.Event()
         answers: list[Answer] = []
-        load = threading.Thread(
-            target=asyncio.run, args=(_load(url, queries, images, stop, answers, 20_000),)
+        loader = threading.Thread(
+            target=asyncio.run, args=(load(url, queries, images, stop, answers, 20_000),)
         )
-        load.start()
+        loader.start()
         try:
             time.sleep(1.0)
             admin = httpx.Client(base_url=url, headers=ADMIN, timeout=60, trust_env=False)
@@ -147,8 +147,8 @@ def test_promotion_under_load_fails_no_request_and_never_mixes_models(
             time.sleep(1.5)  # load on the new model too
         finally:
             stop.set()
-            load.join(timeout=60)
-        after = _reference(url, queries, images)
+            loader.join(timeout=60)
+        after = reference(url, queries, images)
         b_id = httpx.get(f"{url}/version", trust_env=False).json()["bundle_id"]
 
     failed = [a for a in answers if a.status != 200]
@@ -157,9 +157,9 @@ def test_promotion_under_load_fails_no_request_and_never_mixes_models(
     first_b = min(a.ended for a in answers if a.bundle_id == b_id)
     late_a = [a for a in answers if a.started > first_b and a.bundle_id == a_id]
     assert not late_a, f"{len(late_a)} requests began after the switch and got the old model"
-    reference = {a_id: before, b_id: after}
+    by_bundle = {a_id: before, b_id: after}
     for answer in answers:
-        expected = reference[answer.bundle_id][answer.query]  # type: ignore[index]
+        expected = by_bundle[answer.bundle_id][answer.query]  # type: ignore[index]
         assert answer.hits.keys() == expected.keys()
         assert all(abs(answer.hits[k] - expected[k]) < 1e-3 for k in expected), answer
     print(
