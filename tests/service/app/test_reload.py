@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from sguardo.bundle.loader import Bundle
 from sguardo.bundle.registry import Registry, entry_id
+from sguardo.service.app import services as services_module
 from sguardo.service.app.main import create_app
 from sguardo.service.core.settings import Settings
 from sguardo.service.store.aliased import collection_name
@@ -31,10 +32,24 @@ def photos(shared_data: Path) -> list[bytes]:
     return [p.read_bytes() for p in paths]
 
 
-@pytest.fixture
+@pytest.fixture(params=["embedded", "qdrant-local"])
 def rollout(
-    tiny_bundle_dir: Path, tiny_bundle_dir_b: Path, tmp_path: Path
+    request: pytest.FixtureRequest,
+    tiny_bundle_dir: Path,
+    tiny_bundle_dir_b: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[tuple[TestClient, Registry, str, str]]:
+    """The same rollout on both store adapters: the embedded store, and the Qdrant-server
+    adapter over qdrant-client's local mode (the contract tests' stand-in for a server)."""
+    if request.param == "qdrant-local":
+        from sguardo.service.store.qdrant_server import QdrantServerStore
+
+        monkeypatch.setattr(
+            services_module,
+            "open_configured_store",
+            lambda settings: QdrantServerStore(location=":memory:"),
+        )
     registry = Registry(tmp_path / "registry")
     a, _ = registry.add(tiny_bundle_dir)
     b, _ = registry.add(tiny_bundle_dir_b)
