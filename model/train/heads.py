@@ -43,6 +43,9 @@ class HeadTrainingConfig:
     seed: int = 0
     whiten_components: int = 0  # 0: train on the raw features
     whiten_scale: bool = True  # False: only rotate onto the principal directions
+    # Photos of one class in a batch are each other's positives (not negatives): the targets
+    # spread over them. Needs `classes` in `train_heads_on_features`.
+    class_positives: bool = False
 
 
 @dataclass
@@ -76,9 +79,11 @@ def train_heads_on_features(
     image_views: np.ndarray,
     caption_features: Sequence[np.ndarray],
     config: HeadTrainingConfig,
+    classes: Sequence[str | None] | None = None,
 ) -> HeadTrainingResult:
     """`image_views`: (images, views, vision_hidden); `caption_features[i]`: (captions of
-    image i, text_hidden). Only the projections end up changed in `model`."""
+    image i, text_hidden); `classes[i]`: image i's class, None for a photo of its own (used by
+    `config.class_positives`). Only the projections end up changed in `model`."""
     n_images, n_views, _ = image_views.shape
     if len(caption_features) != n_images:
         raise ValueError("one caption-feature array per image is needed")
@@ -101,6 +106,7 @@ def train_heads_on_features(
         image_views = image_views @ image_map.T
         caption_features = [c @ text_map.T for c in caption_features]
     heads = _Heads(model, image_views.shape[-1], caption_features[0].shape[-1])
+    class_ids = _class_ids(classes, n_images) if config.class_positives else None
     if image_map is None:
         heads.load_state_dict(
             {
@@ -130,7 +136,10 @@ def train_heads_on_features(
             )
             image_emb = F.normalize(heads.visual_projection(image_x), dim=-1)
             text_emb = F.normalize(heads.text_projection(text_x), dim=-1)
-            loss = contrastive_loss(image_emb, text_emb, scale)
+            if class_ids is None:
+                loss = contrastive_loss(image_emb, text_emb, scale)
+            else:
+                loss = _multi_positive_loss(image_emb, text_emb, scale, class_ids[idx])
             loss.backward()
             if config.agc_clip:
                 adaptive_clip_grad_(heads.parameters(), config.agc_clip)
@@ -148,8 +157,29 @@ def train_heads_on_features(
     return result
 
 
+def _class_ids(classes: Sequence[str | None] | None, n_images: int) -> np.ndarray:
+    if classes is None or len(classes) != n_images:
+        raise ValueError("class_positives needs one class (or None) per image")
+    names: dict[str, int] = {}
+    ids = np.empty(n_images, dtype=np.int64)
+    for i, name in enumerate(classes):
+        ids[i] = n_images + names.setdefault(name, len(names)) if name is not None else i
+    return ids
+
+
+def _multi_positive_loss(
+    image_emb: torch.Tensor, text_emb: torch.Tensor, scale: torch.Tensor, ids: np.ndarray
+) -> torch.Tensor:
+    """Symmetric InfoNCE whose targets are uniform over the batch's same-class pairs."""
+    same = torch.from_numpy(ids[:, None] == ids[None, :]).float()
+    targets = same / same.sum(dim=1, keepdim=True)
+    logits = scale * image_emb @ text_emb.T
+    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets.T)) / 2
+
+
 @torch.no_grad()
-def project(model: DualEncoder, features: np.ndarray, tower: str) -> np.ndarray:
-    """Backbone features → L2-normalised embeddings through one projection head."""
-    head = model.text_projection if tower == "text" else model.visual_projection
+def project(model: nn.Module, features: np.ndarray, tower: str) -> np.ndarray:
+    """Backbone features → L2-normalised embeddings through one projection head of `model`
+    (a `DualEncoder`, or anything holding `text_projection` and `visual_projection`)."""
+    head = getattr(model, "text_projection" if tower == "text" else "visual_projection")
     return F.normalize(head(torch.from_numpy(features)), dim=-1).numpy()

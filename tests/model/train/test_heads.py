@@ -12,10 +12,12 @@ from sguardo.model.demo_model import DEMO_MODEL_DIR
 from sguardo.model.dual_encoder import CONFIG_FILE, HEADS_FILE
 from sguardo.model.train.heads import (
     HeadTrainingConfig,
+    _multi_positive_loss,
     project,
     train_heads_on_features,
     whitening,
 )
+from sguardo.model.train.loss import contrastive_loss
 
 
 def _features(n: int = 32, views: int = 2):
@@ -81,6 +83,50 @@ def test_whitening_folds_into_the_head(tiny_config) -> None:
     # And the folded head works on raw features, as the exported model will use it.
     assert _accuracy(model, images, captions) > max(before, 0.8)
     assert whitening(flat, 6).shape == (6, 32)
+
+
+def test_multi_positive_loss_is_infonce_without_shared_classes() -> None:
+    rng = torch.Generator().manual_seed(0)
+    images = torch.nn.functional.normalize(torch.randn(6, 4, generator=rng), dim=-1)
+    texts = torch.nn.functional.normalize(torch.randn(6, 4, generator=rng), dim=-1)
+    alone = _multi_positive_loss(images, texts, torch.tensor(20.0), np.arange(6))
+    torch.testing.assert_close(alone, contrastive_loss(images, texts, 20.0))
+    # Photos 0 and 1 of one class: each row's target is half on either of them.
+    ids = np.array([0, 0, 2, 3, 4, 5])
+    shared = _multi_positive_loss(images, texts, torch.tensor(20.0), ids)
+    targets = torch.eye(6)
+    targets[:2, :2] = 0.5
+    logits = 20.0 * images @ texts.T
+    expected = (
+        -(
+            (targets * logits.log_softmax(1)).sum(1).mean()
+            + (targets * logits.T.log_softmax(1)).sum(1).mean()
+        )
+        / 2
+    )
+    torch.testing.assert_close(shared, expected)
+
+
+def test_class_positives_learn_with_many_photos_per_class(tiny_config) -> None:
+    from sguardo.model.dual_encoder import DualEncoder
+
+    torch.manual_seed(0)
+    model = DualEncoder.from_config(tiny_config)
+    images, captions = _features(n=8, views=2)
+    # Four photos per class (their own noise), every photo of a class with the class's captions.
+    noise = np.random.default_rng(1).normal(scale=0.1, size=(4, *images.shape))
+    images = np.concatenate([images + n.astype(np.float32) for n in noise])
+    captions = captions * 4
+    classes = [f"c{i}" for i in range(8)] * 4
+    result = train_heads_on_features(
+        model,
+        images,
+        captions,
+        HeadTrainingConfig(epochs=40, batch_size=16, lr=1e-2, warmup_steps=5, class_positives=True),
+        classes=classes,
+    )
+    assert result.losses[-1] < 0.5 * result.losses[0]
+    assert _accuracy(model, images[:8], captions[:8]) > 0.8
 
 
 def test_committed_demo_heads_are_small_and_fit_the_config() -> None:

@@ -14,7 +14,12 @@ import pytest
 
 from tests.live_server import ServerNotReady, free_port, running_process
 
-QUERIES = {"un gatto": "chelsea.png", "una tazza di caffè": "coffee.png"}
+# The page's example queries (service/web/static/index.html), each with the photo it must find.
+QUERIES = {
+    "un gatto": "chelsea.png",
+    "una tazza di caffè": "coffee.png",
+    "le stelle nel cielo": "hubble_deep_field.jpg",
+}
 STARTUP_TIMEOUT_S = 900  # exporting the demo bundle on two CPU cores takes a few minutes
 
 
