@@ -8,25 +8,18 @@ switches once, and every answer's scores are its own model's on its own collecti
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
 from sguardo.bundle.registry import Registry
-from tests.service.app.test_rollout_under_load import TEXTS, Answer, load, reference
-from tests.service.subprocess_server import serve_subprocess
-
-TOKEN = "admin-secret"
+from tests.service.rollout_load import TOKEN, served_gallery
 
 
 def _config(root: Path, registry: Path, url: str, data: Path) -> Path:
@@ -72,74 +65,22 @@ def test_a_night_in_service_mode_promotes_under_load_without_a_failed_request(
     registry = Registry(tmp_path / "registry")
     a, _ = registry.add(tiny_bundle_dir)
     registry.promote(a.id)
-    photos = sorted((shared_data / "coco128" / "images" / "val2017").glob("*.jpg"))[:6]
-    images = {f"image:{p.name}": p.read_bytes() for p in photos[:2]}
-    queries = TEXTS + list(images)
-    with serve_subprocess(
-        registry.root / "current",
-        tmp_path,
-        registry_path=str(registry.root),
-        originals_path=str(tmp_path / "originals"),
-        admin_token=TOKEN,
-        reload_poll_s="0.3",
-        max_wait_ms="2",
-    ) as served:
-        url = served.url
-        body = {"images": [{"image": base64.b64encode(p.read_bytes()).decode()} for p in photos]}
-        assert httpx.post(f"{url}/images", json=body, trust_env=False).status_code == 200
-        before = reference(url, queries, images)
-        a_id = httpx.get(f"{url}/version", trust_env=False).json()["bundle_id"]
-        config = _config(tmp_path, registry.root, url, shared_data)
-
-        stop = threading.Event()
-        answers: list[Answer] = []
-        loader = threading.Thread(
-            target=asyncio.run, args=(load(url, queries, images, stop, answers, 50_000),)
-        )
-        loader.start()
-        try:
-            env = {k: v for k, v in os.environ.items() if not k.startswith("SGUARDO_")}
-            env["SGUARDO_ADMIN_TOKEN"] = TOKEN
-            night = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "sguardo",
-                    "pipeline",
-                    "nightly",
-                    "--config",
-                    str(config),
-                    "--force",
-                ],  # tiny random models: the gate's verdict is not what this tests
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
+    with served_gallery(registry, tmp_path, shared_data) as gallery:
+        config = _config(tmp_path, registry.root, gallery.url, shared_data)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SGUARDO_")}
+        env["SGUARDO_ADMIN_TOKEN"] = TOKEN
+        # --force: the tiny random models' verdict is not what this tests.
+        command = [sys.executable, "-m", "sguardo", "pipeline", "nightly"]
+        command += ["--config", str(config), "--force"]
+        with gallery.under_load():
+            night = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
             assert night.returncode == 0, night.stdout[-3000:] + night.stderr[-3000:]
-            deadline = time.monotonic() + 30
-            while httpx.get(f"{url}/version", trust_env=False).json()["bundle_id"] == a_id:
-                assert time.monotonic() < deadline, "the service did not switch"
-                time.sleep(0.1)
+            gallery.wait_for_switch()
             time.sleep(1.5)  # load on the new model too
-        finally:
-            stop.set()
-            loader.join(timeout=60)
-        after = reference(url, queries, images)
-        version = httpx.get(f"{url}/version", trust_env=False).json()
-        b_id = version["bundle_id"]
+        after = gallery.reference()
+        summary = gallery.assert_clean_switch(gallery.bundle_id(), after)
 
     report = json.loads(next((tmp_path / "runs").glob("*/report.json")).read_text())
     assert report["decision"] == "promoted", report
     assert Registry(registry.root).current() != a.id
-    failed = [x for x in answers if x.status != 200]
-    assert not failed, f"{len(failed)} of {len(answers)} requests failed: {failed[:3]}"
-    assert {x.bundle_id for x in answers} == {a_id, b_id}, "the load did not span the switch"
-    first_b = min(x.ended for x in answers if x.bundle_id == b_id)
-    assert not [x for x in answers if x.started > first_b and x.bundle_id == a_id]
-    expected = {a_id: before, b_id: after}
-    for answer in answers:
-        scores = expected[answer.bundle_id][answer.query]  # type: ignore[index]
-        assert answer.hits.keys() == scores.keys()
-        assert all(abs(answer.hits[k] - scores[k]) < 1e-3 for k in scores), answer
-    print(f"{len(answers)} searches during the night, none failed")
+    print(f"during the night: {summary}")
