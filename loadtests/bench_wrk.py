@@ -24,6 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
@@ -54,6 +55,21 @@ class Cell:
     p50_ms: list[float]
     p99_ms: list[float]
     errors: int = 0
+
+
+class Measured(Protocol):
+    rps: list[float]
+    p50_ms: list[float]
+    p99_ms: list[float]
+    errors: int
+
+
+def record(cell: Measured, result: dict[str, float]) -> None:
+    """Add one wrk run (`run_wrk`'s result) to a cell's samples."""
+    cell.rps.append(result["requests"] / result["seconds"])
+    cell.p50_ms.append(result["p50_us"] / 1000)
+    cell.p99_ms.append(result["p99_us"] / 1000)
+    cell.errors += int(result["errors"] + result["non2xx"])
 
 
 def embed_script(captions: tuple[str, ...], count: int) -> str:
@@ -143,10 +159,7 @@ def bench(args: argparse.Namespace) -> tuple[list[Cell], tuple[float, ...], tupl
                         cell.concurrency,
                         args.duration,
                     )
-                    cell.rps.append(result["requests"] / result["seconds"])
-                    cell.p50_ms.append(result["p50_us"] / 1000)
-                    cell.p99_ms.append(result["p99_us"] / 1000)
-                    cell.errors += int(result["errors"] + result["non2xx"])
+                    record(cell, result)
                     print(
                         f"round {number + 1}: {cell.endpoint} c={cell.concurrency}: "
                         f"{cell.rps[-1]:.1f} req/s, p50 {cell.p50_ms[-1]:.1f} ms, "

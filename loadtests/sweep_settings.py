@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workload
-from bench_wrk import DONE, embed_script, run_wrk, start_service
+from bench_wrk import DONE, embed_script, record, run_wrk, start_service
 
 
 @dataclass(frozen=True)
@@ -106,11 +106,7 @@ def sweep(args: argparse.Namespace, configs: list[Config]) -> tuple[list[Cell], 
             for number in range(args.rounds):
                 for cell in cells if number % 2 == 0 else cells[::-1]:
                     url = services[cell.config][1] + "/embed"
-                    result = run_wrk(url, script, cell.concurrency, args.duration)
-                    cell.rps.append(result["requests"] / result["seconds"])
-                    cell.p50_ms.append(result["p50_us"] / 1000)
-                    cell.p99_ms.append(result["p99_us"] / 1000)
-                    cell.errors += int(result["errors"] + result["non2xx"])
+                    record(cell, run_wrk(url, script, cell.concurrency, args.duration))
                     print(
                         f"round {number + 1}: {cell.config.label()}, c={cell.concurrency}: "
                         f"{cell.rps[-1]:.1f} req/s",
