@@ -73,25 +73,6 @@ class Cell:
     errors: int = 0
 
 
-def lua_script(bodies: list[dict[str, object]]) -> str:
-    """A wrk script that POSTs the JSON bodies in turn (ASCII JSON, so only \\ and " need Lua
-    escapes), ending with bench_wrk's one-line JSON summary."""
-    quoted = []
-    for body in bodies:
-        text = json.dumps(body, ensure_ascii=True)
-        quoted.append('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
-    return (
-        'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f"local bodies = {{{', '.join(quoted)}}}\n"
-        "local i = 0\n"
-        "request = function()\n"
-        "  i = i + 1\n"
-        "  return wrk.format(nil, nil, nil, bodies[(i % #bodies) + 1])\n"
-        "end\n" + bench_wrk.DONE
-    )
-
-
 def request_bodies(server: str, captions: tuple[str, ...], prefix: str) -> list[dict[str, object]]:
     if server == "sguardo":
         return [{"texts": [c]} for c in captions]
@@ -281,7 +262,8 @@ def bench(args: argparse.Namespace) -> tuple[list[Cell], list[str]]:
             scripts = {}
             for server in args.servers:
                 scripts[server] = Path(tmp) / f"{server}.lua"
-                scripts[server].write_text(lua_script(request_bodies(server, captions, prefix)))
+                bodies = request_bodies(server, captions, prefix)
+                scripts[server].write_text(bench_wrk.lua_script(bodies))
             paths = {s: "/embed" if s == "sguardo" else "/embeddings" for s in args.servers}
             cells = [Cell(s, c) for c in args.concurrency for s in args.servers]
             for cell in cells:  # warm-up: first inferences, connection set-up

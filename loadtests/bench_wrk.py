@@ -72,23 +72,28 @@ def record(cell: Measured, result: dict[str, float]) -> None:
     cell.errors += int(result["errors"] + result["non2xx"])
 
 
-def embed_script(captions: tuple[str, ...], count: int) -> str:
-    """A Lua script that POSTs one caption per request, cycling through `count` of them.
+def lua_script(bodies: list[dict[str, object]]) -> str:
+    """A wrk script that POSTs the JSON bodies in turn, ending with the one-line JSON summary.
     Bodies are ASCII JSON (\\u escapes), so the only Lua escapes needed are \\ and "."""
-    bodies = []
-    for caption in captions[:count]:
-        body = json.dumps({"texts": [caption]}, ensure_ascii=True)
-        bodies.append('"' + body.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    quoted = []
+    for body in bodies:
+        text = json.dumps(body, ensure_ascii=True)
+        quoted.append('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
     return (
         'wrk.method = "POST"\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
-        f"local bodies = {{{', '.join(bodies)}}}\n"
+        f"local bodies = {{{', '.join(quoted)}}}\n"
         "local i = 0\n"
         "request = function()\n"
         "  i = i + 1\n"
         "  return wrk.format(nil, nil, nil, bodies[(i % #bodies) + 1])\n"
         "end\n" + DONE
     )
+
+
+def embed_script(captions: tuple[str, ...], count: int) -> str:
+    """POST /embed with one caption per request, cycling through `count` of them."""
+    return lua_script([{"texts": [caption]} for caption in captions[:count]])
 
 
 def free_port() -> int:

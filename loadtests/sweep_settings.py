@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import os
 import shutil
 import statistics
@@ -29,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workload
-from bench_wrk import DONE, embed_script, record, run_wrk, start_service
+from bench_wrk import embed_script, lua_script, record, run_wrk, start_service
 
 
 @dataclass(frozen=True)
@@ -71,20 +70,8 @@ def configurations(threads: list[int], batch: list[int], wait: list[float]) -> l
 
 
 def image_script(photos: tuple[bytes, ...]) -> str:
-    bodies = []
-    for photo in photos:
-        body = json.dumps({"images": [base64.b64encode(photo).decode()]})
-        bodies.append('"' + body.replace("\\", "\\\\").replace('"', '\\"') + '"')
-    return (
-        'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f"local bodies = {{{', '.join(bodies)}}}\n"
-        "local i = 0\n"
-        "request = function()\n"
-        "  i = i + 1\n"
-        "  return wrk.format(nil, nil, nil, bodies[(i % #bodies) + 1])\n"
-        "end\n" + DONE
-    )
+    """POST /embed with one photo per request, cycling through them."""
+    return lua_script([{"images": [base64.b64encode(photo).decode()]} for photo in photos])
 
 
 def sweep(args: argparse.Namespace, configs: list[Config]) -> tuple[list[Cell], tuple, tuple]:

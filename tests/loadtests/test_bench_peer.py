@@ -11,7 +11,8 @@ from pathlib import Path
 LOADTESTS = Path(__file__).resolve().parents[2] / "loadtests"
 sys.path.insert(0, str(LOADTESTS))
 
-from bench_peer import Cell, format_table, lua_script, ratio_rows, request_bodies  # noqa: E402
+from bench_peer import Cell, format_table, ratio_rows, request_bodies  # noqa: E402
+from bench_wrk import lua_script  # noqa: E402
 
 
 def test_both_servers_get_the_same_text() -> None:
