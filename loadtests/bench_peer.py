@@ -181,19 +181,8 @@ def start_infinity(
     # file's path relative to the id, and optimum wants a bare file name.
     process = subprocess.Popen(command, cwd=model, env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{peer} exited at start-up; see its log above")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    process.terminate()
-    process.wait(30)
-    raise SystemExit(f"{peer} was not ready within 300 s")
+    bench_wrk.wait_ready(process, f"{url}/health", peer, timeout_s=300, poll_s=0.5)
+    return process, url
 
 
 def cpu_seconds(pid: int) -> float:

@@ -116,18 +116,32 @@ def start_service(
     env.update(extra_env or {})
     process = subprocess.Popen([sys.executable, "-c", SERVER.format(port=port)], env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    wait_ready(process, f"{url}/readyz", "the service", timeout_s=120, poll_s=0.3)
+    return process, url
+
+
+def wait_ready(
+    process: subprocess.Popen[bytes],
+    ready_url: str,
+    what: str,
+    *,
+    timeout_s: float,
+    poll_s: float,
+) -> None:
+    """Return once `ready_url` answers 200; exit if the process dies or misses the deadline."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit("the service exited at start-up; see its log above")
+            raise SystemExit(f"{what} exited at start-up; see its log above")
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return process, url
+            if httpx.get(ready_url, timeout=2).status_code == 200:
+                return
         except httpx.HTTPError:
             pass
-        time.sleep(0.3)
+        time.sleep(poll_s)
     process.terminate()
-    raise SystemExit("the service was not ready within 120 s")
+    process.wait(30)
+    raise SystemExit(f"{what} was not ready within {timeout_s:.0f} s")
 
 
 def run_wrk(url: str, script: Path, concurrency: int, seconds: int) -> dict[str, float]:

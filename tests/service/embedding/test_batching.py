@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -15,6 +17,25 @@ from sguardo.service.core.metrics import Metrics
 from sguardo.service.embedding.batching import DynamicBatcher, Overloaded
 from sguardo.service.embedding.embedder import Embedder
 from sguardo.service.encoders.onnxruntime import OnnxRuntimeEncoder
+
+T = TypeVar("T")
+
+
+def each_concurrently(
+    embedder: Embedder,
+    embed: Callable[[list[T]], Awaitable[np.ndarray]],
+    items: Sequence[T],
+) -> np.ndarray:
+    """Every item its own concurrent call through the started batcher; rows in input order."""
+
+    async def run() -> list[np.ndarray]:
+        embedder.start()
+        try:
+            return await asyncio.gather(*(embed([item]) for item in items))
+        finally:
+            await embedder.stop()
+
+    return np.concatenate(asyncio.run(run()))
 
 
 def rows_for(items: list[float]) -> np.ndarray:
@@ -189,14 +210,7 @@ def test_concurrent_text_callers_get_the_unbatched_vectors(
     texts = [s * (1 + i % 3) for i, s in enumerate(italian_sentences)] * 3
     expected = np.concatenate([embedder.embed_texts_unbatched([t]) for t in texts])
 
-    async def run() -> list[np.ndarray]:
-        embedder.start()
-        try:
-            return await asyncio.gather(*(embedder.embed_texts([t]) for t in texts))
-        finally:
-            await embedder.stop()
-
-    got = np.concatenate(asyncio.run(run()))
+    got = each_concurrently(embedder, embedder.embed_texts, texts)
     np.testing.assert_allclose(got, expected, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
 
@@ -209,14 +223,7 @@ def test_concurrent_image_callers_get_the_unbatched_vectors(
     images = _jpegs(shared_data, 12)
     expected = np.concatenate([embedder.embed_images_unbatched([x]) for x in images])
 
-    async def run() -> list[np.ndarray]:
-        embedder.start()
-        try:
-            return await asyncio.gather(*(embedder.embed_images([x]) for x in images))
-        finally:
-            await embedder.stop()
-
-    got = np.concatenate(asyncio.run(run()))
+    got = each_concurrently(embedder, embedder.embed_images, images)
     assert got.shape == (len(images), bundle.manifest.embedding_dim)
     np.testing.assert_allclose(got, expected, atol=1e-5)
 

@@ -3,7 +3,6 @@ caller's vectors unchanged (issue 13, Speed item 2)."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ from sguardo.bundle.loader import Bundle
 from sguardo.service.embedding.batching import plan_length_groups
 from sguardo.service.embedding.embedder import Embedder
 from sguardo.service.encoders.onnxruntime import OnnxRuntimeEncoder
+from tests.service.embedding.test_batching import each_concurrently
 
 
 def padded_tokens(lengths: list[int], groups: list[list[int]]) -> int:
@@ -82,14 +82,7 @@ def test_grouped_batches_pad_less_and_give_every_caller_its_unbatched_vector(
     expected = np.concatenate([embedder.embed_texts_unbatched([t]) for t in texts])
     encoder.calls.clear()
 
-    async def run() -> list[np.ndarray]:
-        embedder.start()
-        try:
-            return await asyncio.gather(*(embedder.embed_texts([t]) for t in texts))
-        finally:
-            await embedder.stop()
-
-    got = np.concatenate(asyncio.run(run()))
+    got = each_concurrently(embedder, embedder.embed_texts, texts)
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert len(encoder.calls) > 1 and max(rows for rows, _, _ in encoder.calls) > 1
     padded = sum(rows * length for rows, length, _ in encoder.calls)
