@@ -9,6 +9,7 @@ Tune on `--split train2017`; report on `val2017`.
 
     python loadtests/bench_localize.py [--bundle DIR] [--split val2017] [--limit N]
         [--scales 0.2,0.3,0.4,0.5] [--overlap 0.5] [--grid-cells 32]
+        [--dense-sides 384,512,640,768 | none] [--dense-weight 0.5] [--smoothing 1]
         [--template "una foto di {}."]
 """
 
@@ -50,11 +51,12 @@ def class_names(coco: Path) -> dict[int, str]:
 
 async def play(
     localizer: Localizer, coco: Path, split: str, template: str, limit: int | None
-) -> tuple[dict[str, Tally], list[float], list[int]]:
+) -> tuple[dict[str, Tally], list[float], list[int], str]:
     names = class_names(coco)
     tallies = {method: Tally.empty() for method in ("localize", "centre", "random")}
     seconds: list[float] = []
     crops: list[int] = []
+    method = "crops"
     images = sorted((coco / "images" / split).glob("*.jpg"))[:limit]
     for path in images:
         label_file = coco / "labels" / split / f"{path.stem}.txt"
@@ -70,16 +72,23 @@ async def play(
         )
         seconds.append(time.perf_counter() - started)
         crops.append(result.crops)
+        method = result.method
         for pair, found in zip(pairs, result.phrases, strict=True):
             tallies["localize"].add(pair.size, float(is_hit(found.point, pair.boxes)))
             tallies["centre"].add(pair.size, float(is_hit((width / 2, height / 2), pair.boxes)))
             tallies["random"].add(pair.size, covered_fraction(pair.boxes, width, height))
-    return tallies, seconds, crops
+    return tallies, seconds, crops, method
 
 
-def table(tallies: dict[str, Tally]) -> str:
+METHOD_LABELS = {
+    "crops": "crops + phrase vs neutral prompts (ours)",
+    "crops+dense": "crops and dense map (ours)",
+}
+
+
+def table(tallies: dict[str, Tally], method: str = "crops") -> str:
     labels = {
-        "localize": "crops + phrase vs neutral prompts (ours)",
+        "localize": METHOD_LABELS[method],
         "centre": "image centre",
         "random": "uniform random point (expected)",
     }
@@ -106,6 +115,11 @@ def main() -> None:
     parser.add_argument("--scales", default=None, help="comma-separated; default: the service's")
     parser.add_argument("--overlap", type=float, default=None)
     parser.add_argument("--grid-cells", type=int, default=None, help="cells on the long side")
+    parser.add_argument(
+        "--dense-sides", default=None, help="comma-separated short sides, or none: crops alone"
+    )
+    parser.add_argument("--dense-weight", type=float, default=None)
+    parser.add_argument("--smoothing", type=float, default=None, help="blur, in cells")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads")
     args = parser.parse_args()
     options = LocalizeSettings()
@@ -115,20 +129,33 @@ def main() -> None:
         options.overlap = args.overlap
     if args.grid_cells is not None:
         options.grid_cells = args.grid_cells
+    if args.dense_sides is not None:
+        sides = "" if args.dense_sides == "none" else args.dense_sides
+        options.dense_sides = [int(s) for s in sides.split(",") if s]
+    if args.dense_weight is not None:
+        options.dense_weight = args.dense_weight
+    if args.smoothing is not None:
+        options.smoothing = args.smoothing
     settings = Settings(bundle_path=args.bundle, localize=options, intra_op_threads=args.threads)
 
-    async def run() -> tuple[dict[str, Tally], list[float], list[int]]:
+    async def run() -> tuple[dict[str, Tally], list[float], list[int], str]:
         async with standalone_localizer(settings) as localizer:
             return await play(
                 localizer, args.data / "coco128", args.split, args.template, args.limit
             )
 
-    tallies, seconds, crops = asyncio.run(run())
+    tallies, seconds, crops, method = asyncio.run(run())
+    dense = (
+        f"dense sides {options.dense_sides}, weight {options.dense_weight}, smoothing "
+        f"{options.smoothing}"
+        if method == "crops+dense"
+        else "no dense map"
+    )
     print(
         f"pointing game, coco128 {args.split}, template {args.template!r}, scales "
-        f"{options.scales}, overlap {options.overlap}; accuracy %:\n"
+        f"{options.scales}, overlap {options.overlap}, {dense}; accuracy %:\n"
     )
-    print(table(tallies))
+    print(table(tallies, method))
     ratio = tallies["localize"].accuracy() / tallies["centre"].accuracy()
     print(f"\nours / centre: {ratio:.2f}x")
     print(

@@ -84,6 +84,13 @@ class DualEncoder(nn.Module):
         features = self.visual_projection(self.vision_tower(pixel_values))
         return F.normalize(features, dim=-1) if normalize else features
 
+    def encode_image_dense(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(batch, rows, cols, embed_dim): the projection of each location's features, not
+        normalised. The head is linear and the pooling a mean, so their mean over rows × cols
+        is `encode_image(normalize=False)`: a phrase's dot product with each location splits
+        the image's score among the places that make it (a class activation map)."""
+        return self.visual_projection(self.vision_tower.forward_dense(pixel_values))
+
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pixel_values: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -153,6 +160,10 @@ class DualEncoder(nn.Module):
         """One tower as a module whose output is the L2-normalised embedding (for export)."""
         return _TextEmbedder(self) if tower == "text" else _ImageEmbedder(self)
 
+    def dense_module(self) -> nn.Module:
+        """The vision tower as a module whose output is `encode_image_dense` (for export)."""
+        return _DenseImageEmbedder(self)
+
 
 class _TextEmbedder(nn.Module):
     def __init__(self, model: DualEncoder):
@@ -170,3 +181,12 @@ class _ImageEmbedder(nn.Module):
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.model.encode_image(pixel_values)
+
+
+class _DenseImageEmbedder(nn.Module):
+    def __init__(self, model: DualEncoder):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image_dense(pixel_values)

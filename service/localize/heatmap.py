@@ -115,3 +115,23 @@ def best_window(
     close = [i for i in around if scores[i] >= best - tolerance]
     chosen = max(close, key=lambda i: regions[i].width * regions[i].height)
     return regions[chosen], float(scores[chosen])
+
+
+def smooth(heat: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of each (rows, cols) map over its last two axes, `sigma` in cells, edges
+    mirrored (scipy.ndimage's "reflect"), the kernel cut at 4 sigma."""
+    if sigma <= 0:
+        return heat
+    radius = int(4 * sigma + 0.5)
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps /= taps.sum()
+    out = heat
+    for axis in (-2, -1):
+        pad = [(0, 0)] * out.ndim
+        pad[axis] = (radius, radius)
+        padded = np.pad(out, pad, mode="symmetric")
+        length = out.shape[axis]
+        out = sum(
+            taps[k] * np.take(padded, np.arange(k, k + length), axis=axis) for k in range(len(taps))
+        )
+    return np.asarray(out)

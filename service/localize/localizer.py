@@ -1,8 +1,10 @@
-"""Where in a photo each phrase is: crops through the bundle's vision tower, one batch each.
+"""Where in a photo each phrase is: crops through the bundle's vision tower, one batch each,
+and, when the bundle has a dense vision graph, the photo's feature map (see `dense`).
 
 All of a request's crops go to the image batcher in one submission, so they are encoded
 together (and with other callers' images) at the batcher's batch size, and a request can
-never hold more crops than `max_crops`.
+never hold more crops than `max_crops`. The dense graph runs the whole photo at a few sizes on
+the decode threads, alongside the crops.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -18,7 +21,9 @@ from PIL import Image
 from sguardo.bundle.scoring import bundle_logit_scale
 from sguardo.service.core.settings import LocalizeSettings
 from sguardo.service.embedding.embedder import Embedder
+from sguardo.service.encoders.base import dense_encoder
 from sguardo.service.localize import heatmap
+from sguardo.service.localize.dense import FeatureMap, dense_heat, dense_inputs, feature_maps
 from sguardo.service.localize.windows import Box, seen_region, sliding_windows
 
 
@@ -38,6 +43,8 @@ class Localization:
     grid: heatmap.Grid
     crops: int
     phrases: list[PhraseLocation]
+    method: Literal["crops", "crops+dense"] = "crops"
+    dense_maps: int = 0  # photo sizes (mirrors included) run through the dense graph
 
 
 def plan_windows(width: int, height: int, options: LocalizeSettings) -> list[Box]:
@@ -77,6 +84,9 @@ class Localizer:
         self.embedder = embedder
         self.options = options
         self.logit_scale = bundle_logit_scale(embedder.bundle.manifest)
+        manifest_dense = embedder.bundle.manifest.dense_vision
+        self.dense = dense_encoder(embedder.encoder) if options.dense_sides else None
+        self.dense_min_side = manifest_dense.min_side if manifest_dense else 1
 
     def _crops(self, image: Image.Image, windows: Sequence[Box]) -> list[np.ndarray]:
         to_array = self.embedder.preprocessor.to_array
@@ -84,6 +94,20 @@ class Localizer:
             to_array(image.crop((round(w.left), round(w.top), round(w.right), round(w.bottom))))
             for w in windows
         ]
+
+    async def _feature_maps(self, image: Image.Image) -> list[FeatureMap]:
+        dense = self.dense
+        if dense is None:
+            return []
+        options, preprocessor = self.options, self.embedder.preprocessor
+        return await self.embedder.decode(
+            lambda: feature_maps(
+                dense,
+                dense_inputs(
+                    preprocessor, image, options.dense_sides, options.max_side, self.dense_min_side
+                ),
+            )
+        )
 
     async def locate(
         self, image: Image.Image, phrases: Sequence[str], size: tuple[int, int] | None = None
@@ -96,8 +120,10 @@ class Localizer:
         # Cropping and resizing hundreds of windows is CPU work: the embedder's decode threads.
         crops = await self.embedder.decode(lambda: self._crops(work, windows))
         texts = list(phrases) + list(heatmap.NEUTRAL_PROMPTS)
-        window_vectors, text_vectors = await asyncio.gather(
-            self.embedder.embed_arrays(crops), self.embedder.embed_texts(texts)
+        window_vectors, text_vectors, maps_dense = await asyncio.gather(
+            self.embedder.embed_arrays(crops),
+            self.embedder.embed_texts(texts),
+            self._feature_maps(work),
         )
         phrase_vectors, neutral_vectors = text_vectors[: len(phrases)], text_vectors[len(phrases) :]
         scores = heatmap.window_scores(
@@ -108,6 +134,8 @@ class Localizer:
         grid = heatmap.grid_for(width, height, self.options.grid_cells)
         cover = heatmap.coverage(regions, width, height, grid)
         maps = heatmap.normalise(heatmap.score_mass(scores, regions, cover))
+        if maps_dense:
+            maps = self._with_dense(maps, dense_heat(maps_dense, phrase_vectors, grid))
         out_width, out_height = size or (width, height)
         fx, fy = out_width / width, out_height / height
         located = []
@@ -123,7 +151,19 @@ class Localizer:
                     point=(x * fx, y * fy),
                 )
             )
-        return Localization(out_width, out_height, grid, len(windows), located)
+        method: Literal["crops", "crops+dense"] = "crops+dense" if maps_dense else "crops"
+        return Localization(
+            out_width, out_height, grid, len(windows), located, method, len(maps_dense)
+        )
+
+    def _with_dense(self, crop_maps: np.ndarray, dense: np.ndarray) -> np.ndarray:
+        """The crops' and the dense map, each in [0, 1], averaged by `dense_weight` and blurred
+        by `smoothing` cells: the two err in different places (crops lose context, the feature
+        map is coarse), so where they agree is where the phrase is."""
+        sigma, weight = self.options.smoothing, self.options.dense_weight
+        dense = heatmap.normalise(heatmap.smooth(dense, sigma))
+        mixed = weight * dense + (1 - weight) * crop_maps
+        return heatmap.normalise(heatmap.smooth(mixed, sigma))
 
 
 def _clamped(box: Box, width: int, height: int) -> Box:

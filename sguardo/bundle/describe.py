@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from sguardo.bundle.manifest import Manifest
+from sguardo.bundle.manifest import Manifest, TowerParity
 
 
 def render(manifest: Manifest, path: Path) -> Table:
@@ -26,17 +26,29 @@ def render(manifest: Manifest, path: Path) -> Table:
     )
     for precision, towers in manifest.parity.items():
         for tower, result in towers.items():
-            table.add_row(
-                f"parity {precision} {tower}",
-                f"min cos {result.min_cosine:.6f} (mean {result.mean_cosine:.6f}, "
-                f"threshold {result.threshold}, {result.rows} rows)",
-            )
+            table.add_row(f"parity {precision} {tower}", _parity(result, "rows"))
+    dense = manifest.dense_vision
+    table.add_row(
+        "dense vision",
+        "none: /localize uses crops alone"
+        if dense is None
+        else f"{dense.file}, inputs ≥ {dense.min_side} px a side",
+    )
+    if dense is not None and dense.parity is not None:
+        table.add_row("parity fp32 dense vision", _parity(dense.parity, "locations"))
     for name, value in manifest.metrics.items():
         table.add_row(f"metric {name}", f"{value:.4f}")
     for name in manifest.files:
         size = (path / name).stat().st_size / 1e6
         table.add_row(f"file {name}", f"{size:.1f} MB")
     return table
+
+
+def _parity(result: TowerParity, rows: str) -> str:
+    return (
+        f"min cos {result.min_cosine:.6f} (mean {result.mean_cosine:.6f}, "
+        f"threshold {result.threshold}, {result.rows} {rows})"
+    )
 
 
 def _rounded(values: tuple[float, ...]) -> tuple[float, ...]:

@@ -38,6 +38,12 @@ class Bundle:
             )
         return self.directory / (variant.text if tower == "text" else variant.vision)
 
+    @property
+    def dense_vision_path(self) -> Path | None:
+        """The dense vision graph (see `manifest.DenseVision`), when the bundle has one."""
+        dense = self.manifest.dense_vision
+        return None if dense is None else self.directory / dense.file
+
     def tokenizer(self) -> TextTokenizer:
         return TextTokenizer.from_file(
             self.directory / self.manifest.text.tokenizer_file, self.manifest.text

@@ -61,6 +61,20 @@ class VariantFiles(BaseModel):
     vision: str
 
 
+class DenseVision(BaseModel):
+    """The optional third graph: the vision tower before its pooling, for POST /localize.
+
+    Written only for towers whose pooling is a mean over locations at any input size (a CNN);
+    input `pixel_values` (batch, 3, H, W) with H, W ≥ `min_side`, output `DENSE_OUTPUT`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = "vision_dense.onnx"
+    min_side: int = Field(32, ge=1)
+    parity: TowerParity | None = None
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
@@ -80,6 +94,7 @@ class Manifest(BaseModel):
     # Folder (relative) holding the training checkpoint (`DualEncoder.save`) the next
     # retraining starts from; its files are hashed in `files` like the graphs.
     checkpoint: str | None = None
+    dense_vision: DenseVision | None = None
     source: dict[str, str] = Field(default_factory=dict)
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
     sguardo_version: str = ""
@@ -106,6 +121,8 @@ def write_manifest(directory: Path, manifest: Manifest) -> Manifest:
     referenced = {manifest.text.tokenizer_file}
     for variant in manifest.variants.values():
         referenced.update((variant.text, variant.vision))
+    if manifest.dense_vision is not None:
+        referenced.add(manifest.dense_vision.file)
     if manifest.checkpoint is not None:
         folder = directory / manifest.checkpoint
         if not folder.is_dir():

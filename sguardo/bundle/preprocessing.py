@@ -137,8 +137,24 @@ class ImagePreprocessor:
         """(3, crop, crop) float32, normalised."""
         if image.mode != "RGB":  # convert() copies even an RGB image: not for nothing
             image = image.convert("RGB")
-        pixels = np.asarray(self.resize_and_crop(image))  # (crop, crop, 3) uint8
-        # (x / 255 - mean) / std as one multiply-add into the output buffer: no temporaries.
+        return self._normalised(np.asarray(self.resize_and_crop(image)))
+
+    def whole_to_array(self, image: Image.Image, short_side: int, max_side: int) -> np.ndarray:
+        """(3, H, W) float32, normalised: the whole image, uncropped, its short side scaled to
+        `short_side` (the long side to at most `max_side`): what a dense graph, which takes
+        any size, sees of a photo."""
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        width, height = image.size
+        scale = min(short_side / min(width, height), max_side / max(width, height))
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        if size != image.size:
+            image = image.resize(size, _RESAMPLE[self.params.interpolation])
+        return self._normalised(np.asarray(image))
+
+    def _normalised(self, pixels: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 → (3, H, W) float32: (x / 255 - mean) / std as one multiply-add
+        into the output buffer, no temporaries."""
         out = np.empty((3, *pixels.shape[:2]), dtype=np.float32)
         np.multiply(pixels.transpose(2, 0, 1), self._scale, out=out, casting="unsafe")
         out += self._shift

@@ -90,6 +90,8 @@ def _present(result: Localization, model_id: str) -> LocalizeResponse:
         height=result.height,
         grid=[result.grid.rows, result.grid.cols],
         crops=result.crops,
+        method=result.method,
+        dense_maps=result.dense_maps,
         results=[
             PhraseLocationOut(
                 phrase=p.phrase,
@@ -118,7 +120,10 @@ def _present(result: Localization, model_id: str) -> LocalizeResponse:
         "Embeds square crops of the photo at several scales (fractions of its short side, "
         "`SGUARDO_LOCALIZE__SCALES`, half-overlapping) through the model's own vision tower, "
         "as one batch of at most `SGUARDO_LOCALIZE__MAX_CROPS` (default 256) crops, and "
-        "scores each crop against each phrase. Limits: at most "
+        "scores each crop against each phrase. For a bundle with a dense vision graph (a CNN "
+        "tower), the whole photo also runs at a few sizes (`SGUARDO_LOCALIZE__DENSE_SIDES`) "
+        "and every location of its feature map is scored: the heatmap averages both "
+        "(`method`: crops+dense). Limits: at most "
         "`SGUARDO_LOCALIZE__MAX_PHRASES` phrases (default 8), the image limits of every "
         "endpoint (bytes, pixels). Works with any bundle; no retraining. An `id` localizes in "
         "the indexed image's kept original (409 `original_missing` for images indexed "

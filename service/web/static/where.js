@@ -94,7 +94,8 @@ async function localize(event) {
     const b = result.box;
     setWhereStatus(
       `«${phrase}»: riquadro da (${b.left}, ${b.top}) a (${b.right}, ${b.bottom}), ` +
-        `punteggio ${Number(result.score).toFixed(2)} (${data.crops} ritagli esaminati).`
+        `punteggio ${Number(result.score).toFixed(2)} (${data.crops} ritagli esaminati` +
+        `${data.method === "crops+dense" ? ", più la mappa della foto intera" : ""}).`
     );
   } catch (err) {
     setWhereStatus(`Il servizio non risponde: ${err}`, true);

@@ -57,3 +57,18 @@ def test_fp16_variant_runs_and_a_missing_variant_is_a_bundle_error(tiny_bundle_d
     for precision in missing:
         with pytest.raises(BundleError, match=r"no \w+ variant"):
             OnnxRuntimeEncoder(bundle, precision=precision)
+
+
+def test_the_dense_graph_runs_when_the_bundle_has_one(
+    tiny_bundle_dir: Path, cnn_bundle_dir: Path
+) -> None:
+    from sguardo.service.encoders.base import EncoderError, dense_encoder
+
+    without = OnnxRuntimeEncoder(Bundle.load(tiny_bundle_dir), intra_op_threads=1)
+    assert not without.has_dense and dense_encoder(without) is None
+    with pytest.raises(EncoderError, match="no dense vision graph"):
+        without.encode_dense(np.zeros((1, 3, 64, 64), np.float32))
+    encoder = OnnxRuntimeEncoder(Bundle.load(cnn_bundle_dir), intra_op_threads=1)
+    assert dense_encoder(encoder) is encoder
+    pixels = np.random.default_rng(0).normal(size=(1, 3, 200, 330)).astype(np.float32)
+    assert encoder.encode_dense(pixels).shape == (1, 7, 11, 16)

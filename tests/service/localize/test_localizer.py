@@ -47,14 +47,49 @@ class RednessEncoder:
     def close(self) -> None: ...
 
 
-def run_with(bundle_dir: Path, test: Callable[[Localizer], Awaitable[None]]) -> None:
+class DenseRednessEncoder(RednessEncoder):
+    """Also a dense graph: each 32-pixel cell's [red share, other share], unnormalised."""
+
+    has_dense = True
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+        self.dense_shapes: list[tuple[int, ...]] = []
+
+    def encode_dense(self, pixel_values: np.ndarray) -> np.ndarray:
+        self.dense_shapes.append(pixel_values.shape)
+        _, _, height, width = pixel_values.shape
+        red = pixel_values[0, 0] > pixel_values[0, 2] + 0.5
+        rows, cols = -(-height // 32), -(-width // 32)
+        out = np.zeros((1, rows, cols, self.dim), dtype=np.float32)
+        for r in range(rows):
+            for c in range(cols):
+                share = red[r * 32 : (r + 1) * 32, c * 32 : (c + 1) * 32].mean()
+                out[0, r, c, :2] = share, 1 - share
+        return out
+
+
+OPTIONS = LocalizeSettings(scales=[0.2, 0.3, 0.4], grid_cells=30)
+
+
+def run_with(
+    bundle_dir: Path,
+    test: Callable[[Localizer], Awaitable[None]],
+    encoder_type: type[RednessEncoder] = RednessEncoder,
+    options: LocalizeSettings = OPTIONS,
+) -> None:
     """Run `test` with a started localizer on a real Embedder (the tests have no async plugin)."""
-    asyncio.run(_run_with(bundle_dir, test))
+    asyncio.run(_run_with(bundle_dir, test, encoder_type, options))
 
 
-async def _run_with(bundle_dir: Path, test: Callable[[Localizer], Awaitable[None]]) -> None:
+async def _run_with(
+    bundle_dir: Path,
+    test: Callable[[Localizer], Awaitable[None]],
+    encoder_type: type[RednessEncoder],
+    options: LocalizeSettings,
+) -> None:
     bundle = Bundle.load(bundle_dir)
-    encoder = RednessEncoder(bundle.manifest.embedding_dim)
+    encoder = encoder_type(bundle.manifest.embedding_dim)
     embedder = Embedder(bundle, encoder, max_batch_size=512, max_wait_ms=1)
 
     async def embed_texts(texts: Sequence[str]) -> np.ndarray:
@@ -66,7 +101,7 @@ async def _run_with(bundle_dir: Path, test: Callable[[Localizer], Awaitable[None
     embedder.embed_texts = embed_texts  # type: ignore[method-assign]
     embedder.start()
     try:
-        await test(Localizer(embedder, LocalizeSettings(scales=[0.2, 0.3, 0.4], grid_cells=30)))
+        await test(Localizer(embedder, options))
     finally:
         await embedder.stop()
 
@@ -98,6 +133,40 @@ async def _red_square_in_one_batch(localizer: Localizer) -> None:
     assert box.left < square[2] and box.right > square[0]
     assert box.top < square[3] and box.bottom > square[1]
     assert 0.5 < red.score <= 1
+    assert (result.method, result.dense_maps) == ("crops", 0)
+
+
+def test_a_dense_encoder_adds_the_feature_map_at_every_size(tiny_bundle_dir: Path) -> None:
+    run_with(tiny_bundle_dir, _red_square_with_a_dense_map, DenseRednessEncoder)
+
+
+async def _red_square_with_a_dense_map(localizer: Localizer) -> None:
+    square = (200, 120, 280, 190)
+    result = await localizer.locate(_photo(300, 200, square), ["rosso", "qualcosa"])
+    encoder = localizer.embedder.encoder
+    assert isinstance(encoder, DenseRednessEncoder)
+    assert (result.method, result.dense_maps) == ("crops+dense", 8)
+    # the whole photo at short sides 384-768 (long side within max_side 1024), each mirrored
+    assert encoder.dense_shapes[::2] == [(1, 3, s, s * 3 // 2) for s in (384, 512, 640)] + [
+        (1, 3, 683, 1024)
+    ]
+    assert encoder.batches == [result.crops]  # the crops are still one batch
+    red = result.phrases[0]
+    assert red.heatmap.shape == (20, 30) and red.heatmap.max() == 1
+    x, y = red.point
+    assert square[0] <= x <= square[2] and square[1] <= y <= square[3]
+
+
+def test_no_dense_sides_means_crops_alone(tiny_bundle_dir: Path) -> None:
+    options = OPTIONS.model_copy(update={"dense_sides": []})
+    run_with(tiny_bundle_dir, _crops_alone, DenseRednessEncoder, options)
+
+
+async def _crops_alone(localizer: Localizer) -> None:
+    result = await localizer.locate(_photo(300, 200, (0, 0, 60, 60)), ["rosso"])
+    encoder = localizer.embedder.encoder
+    assert isinstance(encoder, DenseRednessEncoder) and encoder.dense_shapes == []
+    assert (result.method, result.dense_maps) == ("crops", 0)
 
 
 def test_coordinates_are_scaled_to_the_original_size(tiny_bundle_dir: Path) -> None:

@@ -31,6 +31,7 @@ def test_localize_json_gives_a_heatmap_and_a_box_per_phrase(
     rows, cols = body["grid"]
     assert max(rows, cols) == 32  # SGUARDO_LOCALIZE__GRID_CELLS
     assert 1 < body["crops"] <= 256
+    assert (body["method"], body["dense_maps"]) == ("crops", 0)  # a ViT bundle: crops alone
     assert [r["phrase"] for r in body["results"]] == PHRASES
     for result in body["results"]:
         heat = result["heatmap"]
@@ -43,6 +44,20 @@ def test_localize_json_gives_a_heatmap_and_a_box_per_phrase(
         x, y = result["point"]
         assert box["left"] <= x <= box["right"] and box["top"] <= y <= box["bottom"]
         assert 0 <= result["score"] <= 1
+
+
+def test_a_cnn_bundle_adds_its_dense_map(
+    make_client: MakeClient, cnn_bundle_dir: Path, jpegs: list[bytes]
+) -> None:
+    client = make_client(bundle_path=cnn_bundle_dir, localize={"dense_sides": [256, 320]})
+    response = client.post("/localize", json={"image": b64(jpegs[5]), "phrases": PHRASES})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["method"], body["dense_maps"]) == ("crops+dense", 4)
+    rows, cols = body["grid"]
+    for result in body["results"]:
+        values = [v for row in result["heatmap"] for v in row]
+        assert len(values) == rows * cols and min(values) == 0 and max(values) == 1
 
 
 def test_localize_multipart_matches_json(client: TestClient) -> None:
