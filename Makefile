@@ -8,9 +8,9 @@ PYTRITON_VENV ?= .venv-pytriton
 SGUARDO := $(VENV)/bin/sguardo
 # Debian packages the tests drive for real: a browser for the web page, Prometheus (+ promtool)
 # and the Pushgateway for the monitoring checks, podman and debootstrap to build and run the
-# serve image.
+# serve image, wrk for the load-test sweep.
 APT_PACKAGES ?= chromium prometheus prometheus-pushgateway podman buildah runc uidmap \
-	slirp4netns fuse-overlayfs debootstrap
+	slirp4netns fuse-overlayfs debootstrap wrk
 # sguardo/model and sguardo/service are links to model/ and service/: ruff lints each file once.
 LINT_PATHS := sguardo model service tests loadtests deploy
 
