@@ -66,6 +66,9 @@ class EfficientNetLite0(nn.Module):
     """Returns the 1280-d globally pooled features (the classifier `_fc` is kept for checks)."""
 
     feature_dim = FEATURE_DIM
+    # The feature map's stride: with symmetric padding, location (i, j) is centred on input
+    # pixel (32i, 32j) (tests/model/backbones/test_efficientnet_lite.py checks it).
+    output_stride = 32
 
     def __init__(self, num_classes: int = 1000):
         super().__init__()
@@ -84,7 +87,7 @@ class EfficientNetLite0(nn.Module):
         self.act = nn.ReLU6(inplace=True)
 
     def feature_map(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """(batch, 1280, H/32, W/32) at any input size: what global pooling averages."""
+        """(batch, 1280, ⌈H/32⌉, ⌈W/32⌉) at any input size: what global pooling averages."""
         x = self.act(self._bn0(self._conv_stem(pixel_values)))
         for block in self._blocks:
             x = block(x)

@@ -46,6 +46,14 @@ class VisionTower(nn.Module):
         size (a CNN with global average pooling), so that `forward_dense` decomposes them."""
         return isinstance(self.encoder, efficientnet_lite.EfficientNetLite0)
 
+    @property
+    def dense_stride(self) -> int:
+        """Pixels between neighbouring locations of `forward_dense`; location (i, j) is centred
+        on input pixel (stride·i, stride·j)."""
+        if not isinstance(self.encoder, efficientnet_lite.EfficientNetLite0):
+            raise ValueError("only a CNN tower (EfficientNet) has a dense feature map")
+        return self.encoder.output_stride
+
     def forward_dense(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(batch, rows, cols, hidden) per-location features; their mean is `forward`."""
         if not isinstance(self.encoder, efficientnet_lite.EfficientNetLite0):

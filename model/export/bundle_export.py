@@ -177,7 +177,7 @@ DENSE_PARITY_SCALES = ((1.0, 1.0), (1.3, 1.7))
 def _dense_vision(model: DualEncoder, pixels: np.ndarray, work: Path) -> DenseVision:
     """Export the dense vision graph and gate it like the towers: every location's vector of
     every parity image, at each parity size, against PyTorch (rows = locations)."""
-    dense = DenseVision(min_side=DENSE_MIN_SIDE)
+    dense = DenseVision(min_side=DENSE_MIN_SIDE, stride=model.vision_tower.dense_stride)
     export_dense(model, work / dense.file)
     batch = torch.from_numpy(pixels)
     sized = [

@@ -132,6 +132,12 @@ async def build_services(settings: Settings, metrics: Metrics) -> Services:
     except StoreError as exc:
         # Embedding still works; store endpoints answer 409/503 and /readyz says why.
         logger.error("collection %r is not usable yet: %s", settings.collection, exc)
+    try:
+        # First inferences before traffic (sessions' arenas, the dense graph's session), as a
+        # reloaded model gets: the first request should not pay for them.
+        await model.warm_up()
+    except EncoderError as exc:
+        logger.error("warm-up failed; the first requests will say why: %s", exc)
     services = Services(settings, metrics, store, originals, model)
     services.reloader = ModelReloader(services)
     services.reindex = ReindexJob(services)

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from sguardo.bundle.loader import Bundle
 from sguardo.service.core.metrics import Metrics
 from sguardo.service.core.settings import Settings
 from sguardo.service.embedding.embedder import Embedder
-from sguardo.service.encoders.base import Encoder
+from sguardo.service.encoders.base import Encoder, dense_encoder
 from sguardo.service.indexing.indexer import ImageIndexer
 from sguardo.service.originals.base import OriginalStore
 from sguardo.service.store.base import VectorStore
@@ -91,6 +92,10 @@ class ServingModel:
         built (minutes, cached on disk), a remote backend is reached."""
         await self.embedder.embed_texts(["una foto di un gatto"])
         await self.embedder.embed_images([_warm_up_image()])
+        dense = dense_encoder(self.embedder.encoder)
+        if dense is not None:  # /localize's third session: its first run is slow too
+            pixels = np.zeros((1, 3, 64, 64), dtype=np.float32)
+            await self.embedder.decode(lambda: dense.encode_dense(pixels))
 
 
 def _warm_up_image() -> bytes:

@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+from sguardo.bundle.manifest import DenseVision
 from sguardo.bundle.scoring import bundle_logit_scale
 from sguardo.service.core.settings import LocalizeSettings
 from sguardo.service.embedding.embedder import Embedder
@@ -84,9 +85,10 @@ class Localizer:
         self.embedder = embedder
         self.options = options
         self.logit_scale = bundle_logit_scale(embedder.bundle.manifest)
-        manifest_dense = embedder.bundle.manifest.dense_vision
         self.dense = dense_encoder(embedder.encoder) if options.dense_sides else None
-        self.dense_min_side = manifest_dense.min_side if manifest_dense else 1
+        # An encoder whose dense graph the manifest does not describe: the defaults describe
+        # the only kind written (EfficientNet-Lite0).
+        self.dense_vision = embedder.bundle.manifest.dense_vision or DenseVision()
 
     def _crops(self, image: Image.Image, windows: Sequence[Box]) -> list[np.ndarray]:
         to_array = self.embedder.preprocessor.to_array
@@ -96,7 +98,7 @@ class Localizer:
         ]
 
     async def _feature_maps(self, image: Image.Image) -> list[FeatureMap]:
-        dense = self.dense
+        dense, graph = self.dense, self.dense_vision
         if dense is None:
             return []
         options, preprocessor = self.options, self.embedder.preprocessor
@@ -104,7 +106,7 @@ class Localizer:
             lambda: feature_maps(
                 dense,
                 dense_inputs(
-                    preprocessor, image, options.dense_sides, options.max_side, self.dense_min_side
+                    preprocessor, image, options.dense_sides, options.max_side, graph.min_side
                 ),
             )
         )
@@ -135,7 +137,8 @@ class Localizer:
         cover = heatmap.coverage(regions, width, height, grid)
         maps = heatmap.normalise(heatmap.score_mass(scores, regions, cover))
         if maps_dense:
-            maps = self._with_dense(maps, dense_heat(maps_dense, phrase_vectors, grid))
+            stride = self.dense_vision.stride
+            maps = self._with_dense(maps, dense_heat(maps_dense, phrase_vectors, grid, stride))
         out_width, out_height = size or (width, height)
         fx, fy = out_width / width, out_height / height
         located = []

@@ -32,7 +32,9 @@ def render(manifest: Manifest, path: Path) -> Table:
         "dense vision",
         "none: /localize uses crops alone"
         if dense is None
-        else f"{dense.file}, inputs ≥ {dense.min_side} px a side",
+        else (
+            f"{dense.file}, inputs ≥ {dense.min_side} px a side, a location every {dense.stride} px"
+        ),
     )
     if dense is not None and dense.parity is not None:
         table.add_row("parity fp32 dense vision", _parity(dense.parity, "locations"))

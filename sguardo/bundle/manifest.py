@@ -65,13 +65,17 @@ class DenseVision(BaseModel):
     """The optional third graph: the vision tower before its pooling, for POST /localize.
 
     Written only for towers whose pooling is a mean over locations at any input size (a CNN);
-    input `pixel_values` (batch, 3, H, W) with H, W ≥ `min_side`, output `DENSE_OUTPUT`.
+    input `pixel_values` (batch, 3, H, W) with H, W ≥ `min_side`, output `DENSE_OUTPUT`
+    (batch, rows, cols, dim). `stride`: location (i, j) is centred on input pixel
+    (stride·i, stride·j), as symmetric padding puts it; bundles written before the field
+    existed are EfficientNet-Lite0's 32.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     file: str = "vision_dense.onnx"
     min_side: int = Field(32, ge=1)
+    stride: int = Field(32, ge=1)
     parity: TowerParity | None = None
 
 

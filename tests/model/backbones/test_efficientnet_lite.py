@@ -28,3 +28,19 @@ def test_classifies_real_imagenet_photos(shared_data: Path) -> None:
         predicted = model.classify(torch.from_numpy(pixels)).argmax(1).tolist()
     accuracy = np.mean([p == int(r["class_id"]) for p, r in zip(predicted, rows, strict=True)])
     assert accuracy >= 0.7, accuracy
+
+
+def test_each_location_is_centred_on_input_pixel_stride_times_its_index() -> None:
+    """What the dense map's geometry rests on (`DenseVision.stride`): the input pixels a
+    location sees (its gradient's support) span symmetrically around pixel 32·k."""
+    torch.manual_seed(0)
+    model = EfficientNetLite0().eval()
+    pixels = torch.randn(1, 3, 1024, 64, requires_grad=True)  # tall: no edge clips row 16's field
+    features = model.feature_map(pixels)
+    assert features.shape[2:] == (32, 2)
+    features[0, :, 16, 1].sum().backward()
+    assert pixels.grad is not None
+    rows = torch.nonzero(pixels.grad[0].abs().sum(dim=(0, 2))).flatten()
+    low, high = int(rows.min()), int(rows.max())
+    assert low > 0 and high < 1023  # the whole receptive field is inside the input
+    assert (low + high) / 2 == EfficientNetLite0.output_stride * 16

@@ -29,6 +29,7 @@ def test_a_cnn_bundle_carries_a_gated_hashed_dense_graph(cnn_bundle_dir: Path) -
     manifest = read_manifest(cnn_bundle_dir)  # verifies every hash, the dense graph's too
     dense = manifest.dense_vision
     assert dense is not None and dense.file in manifest.files
+    assert (dense.min_side, dense.stride) == (32, 32)  # where /localize puts each location
     assert dense.parity is not None and dense.parity.min_cosine >= 0.9999
     # every location of every parity photo at the crop size (224 px: 7 × 7 locations) and
     # at 1.3 × 1.7 of it (291 × 381 px: 10 × 12)

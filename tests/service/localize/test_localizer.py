@@ -48,7 +48,8 @@ class RednessEncoder:
 
 
 class DenseRednessEncoder(RednessEncoder):
-    """Also a dense graph: each 32-pixel cell's [red share, other share], unnormalised."""
+    """Also a dense graph: [red share, other share] of the 32 × 32 pixels around each
+    location (i, j), centred on pixel (32i, 32j) as a real stride-32 CNN's are, unnormalised."""
 
     has_dense = True
 
@@ -64,7 +65,8 @@ class DenseRednessEncoder(RednessEncoder):
         out = np.zeros((1, rows, cols, self.dim), dtype=np.float32)
         for r in range(rows):
             for c in range(cols):
-                share = red[r * 32 : (r + 1) * 32, c * 32 : (c + 1) * 32].mean()
+                top, left = max(r * 32 - 16, 0), max(c * 32 - 16, 0)
+                share = red[top : r * 32 + 16, left : c * 32 + 16].mean()
                 out[0, r, c, :2] = share, 1 - share
         return out
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+
+from sguardo.service.encoders.onnxruntime import OnnxRuntimeEncoder
 
 from ..conftest import MakeClient, assert_error, b64
 
@@ -47,9 +51,21 @@ def test_localize_json_gives_a_heatmap_and_a_box_per_phrase(
 
 
 def test_a_cnn_bundle_adds_its_dense_map(
-    make_client: MakeClient, cnn_bundle_dir: Path, jpegs: list[bytes]
+    make_client: MakeClient,
+    cnn_bundle_dir: Path,
+    jpegs: list[bytes],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    shapes: list[tuple[int, ...]] = []
+    run_dense = OnnxRuntimeEncoder.encode_dense
+
+    def recorded(self: OnnxRuntimeEncoder, pixel_values: np.ndarray) -> np.ndarray:
+        shapes.append(pixel_values.shape)
+        return run_dense(self, pixel_values)
+
+    monkeypatch.setattr(OnnxRuntimeEncoder, "encode_dense", recorded)
     client = make_client(bundle_path=cnn_bundle_dir, localize={"dense_sides": [256, 320]})
+    assert shapes == [(1, 3, 64, 64)]  # the warm-up ran the dense session before traffic
     response = client.post("/localize", json={"image": b64(jpegs[5]), "phrases": PHRASES})
     assert response.status_code == 200, response.text
     body = response.json()
