@@ -9,7 +9,6 @@ that leased it have finished (`close_when_idle`).
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,17 +90,17 @@ class ServingModel:
         """First inferences before traffic: sessions allocate their arenas, a TensorRT engine is
         built (minutes, cached on disk), a remote backend is reached."""
         await self.embedder.embed_texts(["una foto di un gatto"])
-        await self.embedder.embed_images([_warm_up_image()])
+        # Pixels, not bytes: the request limits (SGUARDO_LIMITS__MAX_IMAGE_PIXELS may be set
+        # below any photo) must not refuse the warm-up, nor fail a start or a reload.
+        preprocessor = self.embedder.preprocessor
+        image = Image.new("RGB", (256, 192), (120, 140, 160))
+        await self.embedder.embed_arrays(
+            await self.embedder.decode(lambda: [preprocessor.to_array(image)])
+        )
         dense = dense_encoder(self.embedder.encoder)
         if dense is not None:  # /localize's third session: its first run is slow too
             pixels = np.zeros((1, 3, 64, 64), dtype=np.float32)
             await self.embedder.decode(lambda: dense.encode_dense(pixels))
-
-
-def _warm_up_image() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (256, 192), (120, 140, 160)).save(buffer, format="JPEG")
-    return buffer.getvalue()
 
 
 def open_serving_model(

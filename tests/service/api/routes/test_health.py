@@ -37,9 +37,10 @@ def test_metrics(client: TestClient) -> None:
     assert 'sguardo_requests_total{endpoint="/embed",method="POST",status="200"} 1.0' in text
     assert 'sguardo_requests_total{endpoint="/embed",method="POST",status="422"} 1.0' in text
     assert 'sguardo_request_duration_seconds_bucket{endpoint="/embed"' in text
-    assert 'sguardo_batch_size_count{tower="text"} 1.0' in text
+    # two text batches: the start's warm-up, then the request
+    assert 'sguardo_batch_size_count{tower="text"} 2.0' in text
     assert 'sguardo_queue_depth{tower="text"} 0.0' in text
-    assert 'sguardo_encoder_duration_seconds_count{tower="text"} 1.0' in text
+    assert 'sguardo_encoder_duration_seconds_count{tower="text"} 2.0' in text
     assert 'sguardo_store_duration_seconds_count{operation="ensure_collection"}' in text
     bundle_id = client.get("/version").json()["bundle_id"]
     assert f'bundle_id="{bundle_id}"' in text and 'providers="CPUExecutionProvider"' in text
