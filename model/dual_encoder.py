@@ -162,7 +162,7 @@ class DualEncoder(nn.Module):
 
     def dense_module(self) -> nn.Module:
         """The vision tower as a module whose output is `encode_image_dense` (for export)."""
-        return _DenseImageEmbedder(self)
+        return _ImageEmbedder(self, dense=True)
 
 
 class _TextEmbedder(nn.Module):
@@ -175,18 +175,15 @@ class _TextEmbedder(nn.Module):
 
 
 class _ImageEmbedder(nn.Module):
-    def __init__(self, model: DualEncoder):
+    """`encode_image`, or with `dense` `encode_image_dense` (a Python flag: the exporter traces
+    one branch)."""
+
+    def __init__(self, model: DualEncoder, *, dense: bool = False):
         super().__init__()
         self.model = model
+        self.dense = dense
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        if self.dense:
+            return self.model.encode_image_dense(pixel_values)
         return self.model.encode_image(pixel_values)
-
-
-class _DenseImageEmbedder(nn.Module):
-    def __init__(self, model: DualEncoder):
-        super().__init__()
-        self.model = model
-
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_image_dense(pixel_values)
