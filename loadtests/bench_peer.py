@@ -18,7 +18,11 @@ ratios Sguardo ÷ peer. `--head-cost` also times the bundle's text graph with an
 projection head in ONNX Runtime (the bare e5 graph is what infinity serves).
 
     python loadtests/bench_peer.py [--rounds 5] [--duration 10] [--concurrency 1 16]
-        [--servers sguardo infinity-torch infinity-onnx [infinity-onnx-plain]] [--head-cost]
+        [--servers sguardo [sguardo-int8] infinity-torch infinity-onnx [infinity-onnx-plain]]
+        [--head-cost]
+
+`sguardo-int8` serves the bundle's INT8 graphs (`SGUARDO_PRECISION=int8`; export the bundle with
+`sguardo export --int8`); ratios are always against `sguardo`, the fp32 service.
 """
 
 from __future__ import annotations
@@ -50,6 +54,12 @@ PEERS: dict[str, tuple[str, dict[str, str]]] = {
     "infinity-onnx": ("optimum", {}),
     "infinity-onnx-plain": ("optimum", {"INFINITY_ONNX_DISABLE_OPTIMIZE": "true"}),
 }
+# Sguardo's own servers: name → its environment. "-int8": the bundle's INT8 graphs (the bundle
+# must have them: `sguardo export --int8`), compared with infinity's fp32 on the same weights.
+OURS: dict[str, dict[str, str]] = {
+    "sguardo": {},
+    "sguardo-int8": {"SGUARDO_PRECISION": "int8"},
+}
 DEFAULT_SERVERS = ["sguardo", "infinity-torch", "infinity-onnx"]
 OPTIMIZE = """
 import sys
@@ -74,7 +84,7 @@ class Cell:
 
 
 def request_bodies(server: str, captions: tuple[str, ...], prefix: str) -> list[dict[str, object]]:
-    if server == "sguardo":
+    if server in OURS:
         return [{"texts": [c]} for c in captions]
     return [{"model": SERVED_NAME, "input": [prefix + c]} for c in captions]
 
@@ -206,7 +216,7 @@ def check_answers(urls: dict[str, str], prefix: str) -> None:
     caption = workload.captions()[0]
     vectors = {}
     for server, url in urls.items():
-        if server == "sguardo":
+        if server in OURS:
             reply = httpx.post(f"{url}/embed", json={"texts": [caption]}, timeout=30)
             vector = reply.raise_for_status().json()["text_vectors"][0]
         else:
@@ -236,9 +246,9 @@ def bench(args: argparse.Namespace) -> tuple[list[Cell], list[str]]:
             models = prepare(args.work, args.infinity_venv) if peers else {}
             for server in args.servers:
                 print(f"starting {server}", file=sys.stderr, flush=True)
-                if server == "sguardo":
+                if server in OURS:
                     processes[server], urls[server] = bench_wrk.start_service(
-                        args.bundle, Path(tmp) / "store"
+                        args.bundle, Path(tmp) / server, OURS[server]
                     )
                 else:
                     processes[server], urls[server] = start_infinity(
@@ -253,7 +263,7 @@ def bench(args: argparse.Namespace) -> tuple[list[Cell], list[str]]:
                 scripts[server] = Path(tmp) / f"{server}.lua"
                 bodies = request_bodies(server, captions, prefix)
                 scripts[server].write_text(bench_wrk.lua_script(bodies))
-            paths = {s: "/embed" if s == "sguardo" else "/embeddings" for s in args.servers}
+            paths = {s: "/embed" if s in OURS else "/embeddings" for s in args.servers}
             cells = [Cell(s, c) for c in args.concurrency for s in args.servers]
             for cell in cells:  # warm-up: first inferences, connection set-up
                 bench_wrk.run_wrk(
@@ -373,7 +383,7 @@ def main() -> None:
         "--servers",
         nargs="+",
         default=DEFAULT_SERVERS,
-        choices=["sguardo", *PEERS],
+        choices=[*OURS, *PEERS],
     )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=10, help="seconds per cell per round")
@@ -389,7 +399,7 @@ def main() -> None:
     if not 1 <= args.rounds <= 20 or not 1 <= args.duration <= 120:
         parser.error("--rounds must be 1-20 and --duration 1-120 s")
     if (
-        any(s != "sguardo" for s in args.servers)
+        any(s in PEERS for s in args.servers)
         and not (args.infinity_venv / "bin" / "infinity_emb").is_file()
     ):
         parser.error(f"no infinity-emb in {args.infinity_venv}: see --help for the install")
@@ -400,6 +410,11 @@ def main() -> None:
     args.servers = list(dict.fromkeys(args.servers))
     if not (args.bundle / "bundle.json").is_file():
         parser.error(f"no bundle at {args.bundle} (sguardo export writes the demo one)")
+    if "sguardo-int8" in args.servers:
+        from sguardo.bundle.manifest import read_manifest
+
+        if "int8" not in read_manifest(args.bundle, verify_hashes=False).variants:
+            parser.error(f"{args.bundle} has no INT8 graphs: `sguardo export --int8` writes them")
     cells, notes = bench(args)
     print(
         f"\nwrk, {args.rounds} interleaved rounds of {args.duration} s per cell; POST of one "
@@ -410,6 +425,9 @@ def main() -> None:
         print(note)
     print()
     print(format_table(cells))
+    if "sguardo-int8" in args.servers:
+        print()
+        print(format_table(cells, base="sguardo-int8"))
     if args.head_cost:
         print()
         print(head_cost(args.bundle, args.work))

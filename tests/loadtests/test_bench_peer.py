@@ -45,3 +45,25 @@ def test_ratios_are_per_round_and_the_table_shows_them() -> None:
     assert table[2].startswith("| sguardo | 1 | 100.0 | 90.0–120.0 |")
     assert table[3].endswith("| 1.20× (1.00–2.00) |")
     assert table[4].startswith("| sguardo | 16 |") and table[4].endswith("| — |")
+
+
+def test_the_int8_service_is_sent_what_the_fp32_one_is() -> None:
+    captions = ("un gatto",)
+    ours = request_bodies("sguardo", captions, "query: ")
+    assert request_bodies("sguardo-int8", captions, "query: ") == ours
+
+
+def test_a_second_table_compares_the_int8_service_with_the_peers() -> None:
+    cells = [
+        Cell("sguardo", 16, [100.0, 110.0], [10.0] * 2, [20.0] * 2),
+        Cell("sguardo-int8", 16, [130.0, 121.0], [8.0] * 2, [16.0] * 2),
+        Cell("infinity-onnx", 16, [100.0, 110.0], [10.0] * 2, [20.0] * 2),
+    ]
+    rows = ratio_rows(cells, base="sguardo-int8")
+    assert [(peer, round(m, 2)) for peer, _, m, _, _ in rows] == [
+        ("sguardo", 1.2),
+        ("infinity-onnx", 1.2),
+    ]
+    table = format_table(cells, base="sguardo-int8").splitlines()
+    assert "sguardo-int8 ÷ it" in table[0]
+    assert table[2].startswith("| sguardo-int8 | 16 |")
