@@ -22,7 +22,8 @@ projection head in ONNX Runtime (the bare e5 graph is what infinity serves).
         [--head-cost]
 
 `sguardo-int8` serves the bundle's INT8 graphs (`SGUARDO_PRECISION=int8`; export the bundle with
-`sguardo export --int8`); ratios are always against `sguardo`, the fp32 service.
+`sguardo export --int8`). The ratio table is against `sguardo`, the fp32 service; with
+`sguardo-int8` a second table gives the ratios against it.
 """
 
 from __future__ import annotations
@@ -54,12 +55,9 @@ PEERS: dict[str, tuple[str, dict[str, str]]] = {
     "infinity-onnx": ("optimum", {}),
     "infinity-onnx-plain": ("optimum", {"INFINITY_ONNX_DISABLE_OPTIMIZE": "true"}),
 }
-# Sguardo's own servers: name → its environment. "-int8": the bundle's INT8 graphs (the bundle
-# must have them: `sguardo export --int8`), compared with infinity's fp32 on the same weights.
-OURS: dict[str, dict[str, str]] = {
-    "sguardo": {},
-    "sguardo-int8": {"SGUARDO_PRECISION": "int8"},
-}
+# Sguardo's own servers: name → the precision it serves (SGUARDO_PRECISION). "-int8": the
+# bundle's INT8 graphs (`sguardo export --int8`), compared with infinity's fp32 on the same weights.
+OURS: dict[str, str] = {"sguardo": "fp32", "sguardo-int8": "int8"}
 DEFAULT_SERVERS = ["sguardo", "infinity-torch", "infinity-onnx"]
 OPTIMIZE = """
 import sys
@@ -248,7 +246,7 @@ def bench(args: argparse.Namespace) -> tuple[list[Cell], list[str]]:
                 print(f"starting {server}", file=sys.stderr, flush=True)
                 if server in OURS:
                     processes[server], urls[server] = bench_wrk.start_service(
-                        args.bundle, Path(tmp) / server, OURS[server]
+                        args.bundle, Path(tmp) / server, {"SGUARDO_PRECISION": OURS[server]}
                     )
                 else:
                     processes[server], urls[server] = start_infinity(
@@ -410,11 +408,16 @@ def main() -> None:
     args.servers = list(dict.fromkeys(args.servers))
     if not (args.bundle / "bundle.json").is_file():
         parser.error(f"no bundle at {args.bundle} (sguardo export writes the demo one)")
-    if "sguardo-int8" in args.servers:
-        from sguardo.bundle.manifest import read_manifest
+    from sguardo.bundle.manifest import read_manifest
 
-        if "int8" not in read_manifest(args.bundle, verify_hashes=False).variants:
-            parser.error(f"{args.bundle} has no INT8 graphs: `sguardo export --int8` writes them")
+    variants = read_manifest(args.bundle, verify_hashes=False).variants
+    for server in args.servers:
+        if OURS.get(server, "fp32") not in variants:
+            precision = OURS[server]
+            parser.error(
+                f"{args.bundle} has no {precision} graphs: "
+                f"`sguardo export --{precision}` writes them"
+            )
     cells, notes = bench(args)
     print(
         f"\nwrk, {args.rounds} interleaved rounds of {args.duration} s per cell; POST of one "
@@ -425,9 +428,10 @@ def main() -> None:
         print(note)
     print()
     print(format_table(cells))
-    if "sguardo-int8" in args.servers:
-        print()
-        print(format_table(cells, base="sguardo-int8"))
+    for server in args.servers:
+        if server in OURS and server != "sguardo":  # its own table of ratios
+            print()
+            print(format_table(cells, base=server))
     if args.head_cost:
         print()
         print(head_cost(args.bundle, args.work))
