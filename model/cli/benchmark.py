@@ -15,6 +15,8 @@ from sguardo.model.cli._common import console, default_data_dir, require_train_e
 
 SOURCES = ("imagenet", "caltech", "flickr8k", "coco-captions", "coco-labels")  # sets.SOURCES
 
+CI_COLUMNS = ("current", "after")  # the columns measured with bootstrap intervals
+
 app = typer.Typer(help="Quality benchmarks on real data.", no_args_is_help=True)
 
 
@@ -45,6 +47,12 @@ def offline(
     flickr_holdout: Annotated[
         int, typer.Option(help="Flickr8k photos held out for the retrieval figure")
     ] = 200,
+    pointing_steps: Annotated[
+        int, typer.Option(help="steps of the pointing stage on coco128's boxes (0: off)")
+    ] = 300,
+    pointing_holdout: Annotated[
+        int, typer.Option(help="coco128 train2017 photos kept out of the pointing stage (tuning)")
+    ] = 0,
     ablations: Annotated[
         bool, typer.Option(help="also train once without each source (one row per source)")
     ] = False,
@@ -61,6 +69,7 @@ def offline(
     from sguardo.model.benchmarks.offline import OfflineOptions, run_offline_benchmark
     from sguardo.model.demo_model import DEMO_MODEL_DIR
     from sguardo.model.train.heads import HeadTrainingConfig
+    from sguardo.model.train.pointing import PointingConfig
 
     data = data or default_data_dir()
     if not (data / "imagenet-sample-it" / "labels.tsv").is_file():
@@ -88,6 +97,8 @@ def offline(
         flickr_holdout=flickr_holdout,
         ablations=ablations,
         current_heads=DEMO_MODEL_DIR,
+        pointing=PointingConfig(steps=pointing_steps, seed=seed) if pointing_steps > 0 else None,
+        pointing_holdout=pointing_holdout,
     )
     unknown = set(options.sources) - set(SOURCES)
     if unknown or not options.sources:
@@ -107,6 +118,7 @@ def offline(
                     "seconds": result.seconds,
                     "training": result.training,
                     "current": result.current,
+                    "contrastive": result.contrastive,
                     "intervals": result.intervals,
                     "ablations": result.ablations,
                 },
@@ -138,14 +150,19 @@ def _print_tables(result) -> None:  # result: OfflineResult
 
     table = Table(title="offline benchmark (e5-small + EfficientNet-Lite0, heads trained), %")
     table.add_column("metric")
-    columns = [("before", result.before), ("current", result.current), ("after", result.after)]
+    columns = [
+        ("before", result.before),
+        ("current", result.current),
+        ("contrastive stage", result.contrastive),
+        ("after", result.after),
+    ]
     columns = [(name, values) for name, values in columns if values is not None]
     for name, _ in columns:
-        table.add_column(name + (" [95% CI]" if name != "before" else ""), justify="right")
+        table.add_column(name + (" [95% CI]" if name in CI_COLUMNS else ""), justify="right")
     for key in result.after:
         cells = [
             _cell(
-                values[key], result.intervals.get(name, {}).get(key) if name != "before" else None
+                values[key], result.intervals.get(name, {}).get(key) if name in CI_COLUMNS else None
             )
             for name, values in columns
         ]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from sguardo.bundle.dense_grid import location_centres
 from sguardo.bundle.preprocessing import ImagePreprocessor
 from sguardo.service.encoders.base import DenseEncoder
 from sguardo.service.localize.heatmap import Grid
@@ -63,15 +64,6 @@ def feature_maps(
         FeatureMap(encoder.encode_dense(pixels)[0], mirrored, pixels.shape[3], pixels.shape[2])
         for pixels, mirrored in inputs
     ]
-
-
-def location_centres(count: int, stride: int, length: int) -> np.ndarray:
-    """Where each location along one axis is centred, as a fraction of the input's `length`:
-    with symmetric padding, location k's receptive field is centred on input pixel
-    `stride * k` (its centre `stride * k + 0.5` in continuous coordinates), not in the middle
-    of the k-th `stride`-wide band: half a stride (16 px at stride 32) from where a plain
-    resize of the map would put it."""
-    return (stride * np.arange(count) + 0.5) / length
 
 
 def resample(

@@ -11,6 +11,7 @@ import pytest
 from sguardo.model.benchmarks.offline import OfflineOptions, run_offline_benchmark
 from sguardo.model.benchmarks.sets import SOURCES
 from sguardo.model.train.heads import HeadTrainingConfig
+from sguardo.model.train.pointing import PointingConfig
 from tests.model.benchmarks.miniature import write_miniature_data
 
 
@@ -31,6 +32,7 @@ def _options(data: Path, tiny_config, cache: Path, **overrides) -> OfflineOption
         flickr_holdout=3,
         resamples=50,
         model_config=tiny_config,
+        pointing=None,
     )
     return OfflineOptions(**(fields | overrides))  # type: ignore[arg-type]
 
@@ -76,3 +78,37 @@ def test_holdout_classes_leave_training_and_replace_dev(
     assert not any(k.startswith("dev") for k in result.after)
     # 2 of the 5 train classes held out: their photos leave the imagenet source
     assert result.training["sources"]["imagenet"]["images"] < 7  # type: ignore[index]
+
+
+def test_the_pointing_stage_fine_tunes_the_visual_head_on_coco_boxes(
+    data: Path, tiny_cnn_config, tmp_path: Path
+) -> None:
+    # short side 64: the miniature's 36 × 44 photos give 2 × 3 maps, one location in each box
+    pointing = PointingConfig(steps=3, maps_per_step=2, sides=(64,))
+    options = _options(
+        data,
+        tiny_cnn_config,
+        tmp_path / "cache",
+        pointing=pointing,
+        pointing_holdout=2,
+        ablations=True,
+        sources=("coco-labels", "flickr8k"),
+    )
+    result = run_offline_benchmark(options, demo_dir=tmp_path / "demo")
+    assert result.contrastive is not None and set(result.contrastive) == set(result.after)
+    for metrics in (result.before, result.after, *result.ablations.values()):
+        assert 0 <= metrics["coco_pointing/accuracy"] <= 1
+        assert 0 <= metrics["pointing_holdout/accuracy"] <= 1
+    stage = result.training["pointing"]
+    # 6 train2017 photos less 2 held out, each seen plain and mirrored
+    assert stage["photos"] == 4 and stage["maps"] == 8  # type: ignore[index]
+    record = json.loads((tmp_path / "demo" / "training.json").read_text())
+    assert record["training"]["pointing"]["steps"] == 3
+
+
+def test_the_pointing_stage_needs_a_dense_vision_tower(
+    data: Path, tiny_config, tmp_path: Path
+) -> None:
+    options = _options(data, tiny_config, tmp_path / "cache", pointing=PointingConfig(steps=1))
+    with pytest.raises(ValueError, match="CNN vision tower"):
+        run_offline_benchmark(options)

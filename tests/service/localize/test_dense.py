@@ -13,7 +13,6 @@ from sguardo.service.localize.dense import (
     FeatureMap,
     dense_heat,
     dense_inputs,
-    location_centres,
     resample,
 )
 
@@ -48,11 +47,6 @@ def test_resample_keeps_constants_and_ramps_and_reads_values_where_they_sit() ->
     # the same columns sitting a quarter of a column further left: read further right
     shifted = resample(ramp, 2, 8, centres(2), centres(4) - 0.0625)
     assert np.allclose(shifted[0], [0, 0.5, 1, 1.5, 2, 2.5, 3, 3])
-
-
-def test_locations_sit_on_pixel_stride_times_index() -> None:
-    # 3 locations over 96 px at stride 32 see pixels 0, 32, 64: their centres 0.5, 32.5, 64.5
-    assert np.allclose(location_centres(3, 32, 96) * 96, [0.5, 32.5, 64.5])
 
 
 def test_dense_heat_scores_every_location_and_puts_mirrors_back() -> None:

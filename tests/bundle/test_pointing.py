@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sguardo.service.localize.pointing import (
+from sguardo.bundle.pointing import (
     Pair,
     Tally,
     covered_fraction,
