@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
 from rich.progress import Progress
 
 from sguardo.bundle.manifest import Tower
@@ -23,6 +24,7 @@ from sguardo.model.export.onnx_export import export_tower
 
 log = logging.getLogger(__name__)
 BATCH = 32
+STDERR = Console(stderr=True)  # progress off stdout, which may carry a --json report
 FORMAT = 1
 
 
@@ -79,7 +81,7 @@ class BackboneFeatures:
             session = self._session("text")
             order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
             out = np.zeros((len(texts), self.model.text_tower.hidden_size), np.float32)
-            with Progress(transient=True) as progress:
+            with Progress(console=STDERR, transient=True) as progress:
                 task = progress.add_task(f"text features: {name}", total=len(texts))
                 for start in range(0, len(order), BATCH):
                     chunk = order[start : start + BATCH]
@@ -98,7 +100,7 @@ class BackboneFeatures:
         def compute() -> np.ndarray:
             session = self._session("vision")
             rows = []
-            with Progress(transient=True) as progress:
+            with Progress(console=STDERR, transient=True) as progress:
                 task = progress.add_task(f"image features: {name}", total=len(identity))
                 for start in range(0, len(identity), BATCH):
                     batch = np.stack(

@@ -44,6 +44,7 @@ from sguardo.model.train.pointing import (
     PointingMap,
     pointing_accuracy,
     pointing_maps,
+    pooled_features,
     read_boxed_photos,
     train_pointing_head,
 )
@@ -178,10 +179,20 @@ def _train(model: DualEncoder, groups: list[TrainGroup], options: OfflineOptions
     return train_heads_on_features(model, views, captions, options.heads, classes=classes)
 
 
-def _point(model: DualEncoder, data: PointingData, config: PointingConfig):
-    """The pointing stage on the contrastively trained heads: the text head stays fixed."""
+def _point(
+    model: DualEncoder, groups: list[TrainGroup], data: PointingData, config: PointingConfig
+):
+    """The pointing stage on the contrastively trained heads: the text head stays fixed, and
+    the drift penalty holds the embeddings of every training photo (its clean crop) and of
+    the boxed photos where the contrastive stage put them."""
     classes = torch.from_numpy(project(model, data.class_texts, "text"))
-    return train_pointing_head(model.visual_projection, data.maps, classes, config)
+    anchors = torch.cat(
+        [
+            torch.from_numpy(np.concatenate([g.views[:, 0] for g in groups])).float(),
+            pooled_features(data.maps),
+        ]
+    )
+    return train_pointing_head(model.visual_projection, data.maps, classes, config, anchors)
 
 
 def _pointing_sets(
@@ -333,7 +344,7 @@ def run_offline_benchmark(options: OfflineOptions, demo_dir: Path | None = None)
     if pointing is not None and options.pointing is not None:
         result.contrastive, _ = evaluate(model, feats, 0, options.seed)
         t0 = time.perf_counter()
-        pointed = _point(model, pointing, options.pointing)
+        pointed = _point(model, training_groups, pointing, options.pointing)
         seconds["pointing_stage"] = time.perf_counter() - t0
     result.after, result.intervals["after"] = evaluate(
         model, feats, options.resamples, options.seed
@@ -371,9 +382,10 @@ def run_offline_benchmark(options: OfflineOptions, demo_dir: Path | None = None)
         for left_out in options.sources:
             ablated = _model(options)
             ablated.load_state_dict(initial, strict=False)
-            _train(ablated, [g for g in training_groups if g.name != left_out], options)
+            kept = [g for g in training_groups if g.name != left_out]
+            _train(ablated, kept, options)
             if pointing is not None and options.pointing is not None:
-                _point(ablated, pointing, options.pointing)
+                _point(ablated, kept, pointing, options.pointing)
             report, _ = evaluate(ablated, feats, 0, options.seed)
             result.ablations[f"-{left_out}"] = report
         seconds["ablations"] = time.perf_counter() - t0

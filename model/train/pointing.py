@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from rich.console import Console
 from rich.progress import Progress
 from torch import nn
 
@@ -100,7 +101,8 @@ def pointing_maps(
     preprocessor = model.image_preprocessor
     maps: list[PointingMap] = []
     flips = (False, True) if mirror else (False,)
-    with Progress(disable=not progress) as bar:
+    # On stderr: stdout may be a `--json` report.
+    with Progress(console=Console(stderr=True), disable=not progress, transient=True) as bar:
         task = bar.add_task(label, total=len(photos) * len(sides) * len(flips))
         for index, photo in enumerate(photos):
             with Image.open(photo.image) as opened:
